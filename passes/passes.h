@@ -1,0 +1,50 @@
+/* passes.h - graph-to-graph passes and the pipeline that runs them.
+ *
+ *   frontend graph (may hold grad() nodes)
+ *        |
+ *   expand_grad   grad(e, x) -> its gradient, innermost first (double backward)
+ *   stabilize     log(sigmoid(x)) -> -softplus(-x), log(sum(exp)) -> logsumexp, ...
+ *   simplify      constant folding, algebraic identities (CSE: hash-consing;
+ *                 DCE: every rebuild keeps only what the outputs reach)
+ *   autodiff      reverse mode, IR -> IR: adds the upstream-gradient input
+ *                 "dloss" and one "grad_<x>" output per differentiated input
+ *   stabilize, simplify again on the gradients
+ *        |
+ *   fuse.c (schedule) -> kernels for codegen/
+ *
+ * Each pass is one file with one entry point: it reads a graph and returns a
+ * new one, leaving its input untouched. The pipeline is one short function
+ * (pipeline.c) that can verify and print the graph after every pass.
+ *
+ * Prefix: pass_ for passes, ad_ for the differentiation core.
+ */
+#ifndef LOSSC_PASSES_H
+#define LOSSC_PASSES_H
+
+#include "ir/ir.h"
+
+typedef struct pass_options {
+    bool backward; /* differentiate the loss */
+    uint64_t wrt;  /* inputs to differentiate, bit i = input i; 0: every float input */
+    bool verify;   /* ir_verify after every pass */
+    strbuf *trace; /* if not NULL, receives the IR after every pass */
+} pass_options;
+
+/* Run the whole pipeline on g (which it frees). Returns the final graph, or
+ * NULL with a message in err. */
+ir_graph *pass_pipeline(ir_graph *g, const pass_options *opts, strbuf *err);
+
+ir_graph *pass_expand_grad(const ir_graph *g);
+ir_graph *pass_stabilize(const ir_graph *g);
+ir_graph *pass_simplify(const ir_graph *g);
+ir_graph *pass_autodiff(const ir_graph *g, uint64_t wrt);
+
+/* The core of reverse mode, usable on a graph under construction: builds in
+ * g the vector-Jacobian product of y with `seed` (y's adjoint: same dtype and
+ * dims as y) with respect to each node wrt[i], writing grads[i] (a zero
+ * tensor of wrt[i]'s type when y does not depend on it). Only nodes on a path
+ * from a wrt node to y get adjoints. */
+void ad_gradients(ir_graph *g, ir_node *y, ir_node *seed, int n, ir_node *const *wrt,
+                  ir_node **grads);
+
+#endif
