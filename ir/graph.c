@@ -266,6 +266,10 @@ static int result_dtype(ir_graph *g, ir_op op, ir_dtype given, ir_node *const *o
         if (info->typing == TY_CMP)
             return DT_BOOL;
         return (int)t0;
+    case TY_TEST:
+        if (!ir_dtype_is_float(t0))
+            return fail(g, "'%s' needs a float operand", name), -1;
+        return DT_BOOL;
     case TY_EQ:
         if (!same_dtype(ops, nops))
             return fail(g, "'%s' needs operands of one dtype", name), -1;

@@ -137,6 +137,7 @@ static double eval_unary(ir_op op, double x)
     case OP_TANH: return tanh(x);
     case OP_SIGMOID: return sigmoid(x);
     case OP_SOFTPLUS: return softplus(x);
+    case OP_ISFINITE: return isfinite(x);
     case OP_NOT: return x == 0;
     default: return NAN;
     }

@@ -43,7 +43,7 @@ typedef enum ir_op {
 typedef enum ir_kind { IR_LEAF, IR_ELEM, IR_REDUCE, IR_GATHER, IR_STRUCT, IR_META } ir_kind;
 
 typedef enum ir_typing {
-    TY_NONE, TY_ARITH, TY_FLOAT, TY_CMP, TY_EQ, TY_LOGIC,
+    TY_NONE, TY_ARITH, TY_FLOAT, TY_TEST, TY_CMP, TY_EQ, TY_LOGIC,
     TY_WHERE, TY_CAST, TY_SAME, TY_INDEX, TY_GRAD
 } ir_typing;
 
