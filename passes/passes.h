@@ -30,6 +30,9 @@ typedef struct pass_options {
     strbuf *trace; /* if not NULL, receives the IR after every pass */
 } pass_options;
 
+/* pass_autodiff returns NULL when ad_check_wrt fails (the pipeline checks first
+ * and reports why). A zero wrt means ad_default_wrt(g). */
+
 /* Run the whole pipeline on g (which it frees). Returns the final graph, or
  * NULL with a message in err. */
 ir_graph *pass_pipeline(ir_graph *g, const pass_options *opts, strbuf *err);
@@ -39,11 +42,20 @@ ir_graph *pass_stabilize(const ir_graph *g);
 ir_graph *pass_simplify(const ir_graph *g);
 ir_graph *pass_autodiff(const ir_graph *g, uint64_t wrt);
 
+/* The inputs pass_autodiff differentiates for wrt = 0: every float input
+ * but the upstream gradient. */
+uint64_t ad_default_wrt(const ir_graph *g);
+/* Can g be differentiated with respect to wrt? False with a message saying
+ * what to change (no loss output, an integer input asked for, ...). */
+bool ad_check_wrt(const ir_graph *g, uint64_t wrt, strbuf *err);
+
 /* The core of reverse mode, usable on a graph under construction: builds in
  * g the vector-Jacobian product of y with `seed` (y's adjoint: same dtype and
  * dims as y) with respect to each node wrt[i], writing grads[i] (a zero
  * tensor of wrt[i]'s type when y does not depend on it). Only nodes on a path
- * from a wrt node to y get adjoints. */
+ * from a wrt node to y get adjoints. On failure (only a bug or an unexpanded
+ * grad() node can cause one) every grads[i] is NULL and ir_graph_error(g)
+ * says why. */
 void ad_gradients(ir_graph *g, ir_node *y, ir_node *seed, int n, ir_node *const *wrt,
                   ir_node **grads);
 
