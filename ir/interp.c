@@ -167,6 +167,21 @@ static double eval_binary(ir_op op, double a, double b, bool is_int)
     }
 }
 
+/* One point of an elementwise node whose result has dtype dt. */
+static double eval_point(ir_op op, ir_dtype dt, int nops, const double *x, bool is_int)
+{
+    double v;
+    if (op == OP_WHERE)
+        v = x[0] != 0 ? x[1] : x[2];
+    else if (op == OP_CAST)
+        v = x[0];
+    else if (nops == 1)
+        v = eval_unary(op, x[0]);
+    else
+        v = eval_binary(op, x[0], x[1], is_int);
+    return to_dtype(v, dt);
+}
+
 /* ---- node evaluation ---------------------------------------------------------- */
 
 static bool eval_elementwise(interp *in, const ir_node *n, double *out)
@@ -183,17 +198,17 @@ static bool eval_elementwise(interp *in, const ir_node *n, double *out)
         double x[3] = {0, 0, 0};
         for (int i = 0; i < n->nops; i++)
             x[i] = src[i][offset(st[i], c.coord, n->ops[i]->dims)];
-        double v;
-        if (n->op == OP_WHERE)
-            v = x[0] != 0 ? x[1] : x[2];
-        else if (n->op == OP_CAST)
-            v = x[0];
-        else if (n->nops == 1)
-            v = eval_unary((ir_op)n->op, x[0]);
-        else
-            v = eval_binary((ir_op)n->op, x[0], x[1], is_int);
-        out[c.flat] = to_dtype(v, (ir_dtype)n->dtype);
+        out[c.flat] = eval_point((ir_op)n->op, (ir_dtype)n->dtype, n->nops, x, is_int);
     }
+    return true;
+}
+
+bool ir_eval_scalar(ir_op op, ir_dtype dtype, const double *x, double *out)
+{
+    const ir_op_info *info = ir_op_info_of(op);
+    if (info->kind != IR_ELEM || info->arity < 1 || info->arity > 3)
+        return false;
+    *out = eval_point(op, dtype, info->arity, x, ir_dtype_is_int(dtype));
     return true;
 }
 

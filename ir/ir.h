@@ -295,4 +295,11 @@ bool ir_verify(const ir_graph *g, strbuf *why);
 bool ir_interp(const ir_graph *g, const int64_t *dim_sizes, const double *const *inputs,
                double **outputs, strbuf *err);
 
+/* The interpreter's scalar semantics of one elementwise (IR_ELEM) operator:
+ * its value on the operands x[0..arity-1] (doubles, as the interpreter holds
+ * them), converted to the result dtype `dtype` as the interpreter converts
+ * it. Constant folding uses it so that folding and interpreting cannot
+ * disagree. False for an operator that is not elementwise. */
+bool ir_eval_scalar(ir_op op, ir_dtype dtype, const double *x, double *out);
+
 #endif
