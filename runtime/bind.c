@@ -143,6 +143,8 @@ void lossc_loss_free(lossc_loss *loss)
     if (loss->next)
         loss->next->prev = loss->prev;
     sup_free(loss->gc);
+    if (loss->fe)
+        ir_graph_free(loss->fe);
     arena_free(&loss->arena);
     sb_free(&loss->err);
     sup_free(loss);

@@ -189,20 +189,27 @@ lossc_status lossc_forward_backward(lossc_loss *loss);
 
 typedef struct lossc_gradcheck_result {
     const char *input; /* valid while the loss lives */
-    int64_t checked;   /* coordinates compared */
-    double max_abs;    /* largest |kernel - finite difference| */
-    double max_rel;    /* largest of that divided by max(|fd|, 1e-3 * scale) */
+    int64_t count;     /* elements of the input */
+    /* the kernel's gradient against the f64 reference interpreter's
+     * (the backward graph), at every element */
+    double ref_max_abs, ref_max_rel;
+    /* the kernel's gradient against central finite differences of the f64
+     * interpreter (the forward graph), at fd_checked elements */
+    int64_t fd_checked;
+    double fd_max_abs, fd_max_rel;
     int passed;
 } lossc_gradcheck_result;
 
-/* Compare the forward+backward kernel's gradients, at the inputs bound now,
- * with central finite differences of the f64 reference interpreter.
- * max_coords: coordinates checked per input (random, from seed; <= 0: all).
- * rtol, atol: a coordinate passes when |kernel - fd| <= atol + rtol * |fd|
- * (<= 0: defaults for the input's dtype). Writes no bound output. On OK,
- * *results (owned by the loss, valid until the next call) holds one entry
- * per differentiated input and *all_passed says whether all passed. */
-lossc_status lossc_gradcheck(lossc_loss *loss, int max_coords, uint64_t seed, double rtol,
+/* Check the forward+backward kernel's gradients at the inputs bound now.
+ * fd_coords: elements per input compared with finite differences (random,
+ * from seed; < 0: all; 0: none). Relative errors are |a - b| / max(|a|, |b|).
+ * An element passes when |kernel - reference| <= atol + rtol * |reference|
+ * (plus the finite difference's own rounding noise); rtol <= 0 means 1e-3
+ * for f32 and 1e-6 for f64, atol < 0 means rtol times the largest reference
+ * gradient of that input. Writes no bound output. On OK, *results (owned by
+ * the loss, valid until the next call) has one entry per gradient, and
+ * *all_passed says whether every element of every input passed. */
+lossc_status lossc_gradcheck(lossc_loss *loss, int fd_coords, uint64_t seed, double rtol,
                              double atol, const lossc_gradcheck_result **results,
                              int *nresults, int *all_passed);
 

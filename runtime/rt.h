@@ -131,6 +131,7 @@ struct lossc_loss {
     arena arena;
     const char *name;
     rt_kernel *fwd, *bwd; /* in the ctx's cache; either may be NULL */
+    ir_graph *fe;         /* the frontend's graph (compile.c), for gradient checks */
     rt_slot *inputs;      /* tensors and scalars in order, then dloss */
     int ninputs;
     rt_slot *outputs; /* loss, extras, gradients */
@@ -138,7 +139,7 @@ struct lossc_loss {
     strbuf err;
     double compile_ms;
     bool cache_hit;
-    lossc_gradcheck_result *gc;
+    lossc_gradcheck_result *gc; /* the last lossc_gradcheck's results */
     int ngc;
 };
 

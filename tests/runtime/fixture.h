@@ -142,7 +142,8 @@ static inline void fx_sqerr(rt_kernel *fwd, rt_kernel *bwd)
     ir_graph *g = bwd->g = ir_graph_new("sqerr");
     ir_output_add(g, "loss", IR_OUT_LOSS, -1, sq_frame(g, &d, &s));
     int idl = ir_input_add(g, "dloss", IR_IN_DLOSS, DT_F32, 0, NULL, L);
-    ir_node *gp = ir_binary(g, OP_MUL, ir_binary(g, OP_MUL, d, s, L), ir_input_node(g, idl), L);
+    ir_node *two_d = ir_binary(g, OP_MUL, ir_const(g, DT_F32, 2, L), d, L);
+    ir_node *gp = ir_binary(g, OP_MUL, ir_binary(g, OP_MUL, two_d, s, L), ir_input_node(g, idl), L);
     ir_output_add(g, "grad_p", IR_OUT_GRAD, 0, gp);
     ir_output_add(g, "grad_t", IR_OUT_GRAD, 1, ir_unary(g, OP_NEG, gp, L));
     bwd->fn = sqerr_bwd;
@@ -213,7 +214,8 @@ static inline void fx_sqdiff(rt_kernel *bwd)
     ir_node *d = ir_binary(g, OP_SUB, ir_input_node(g, 0), ir_input_node(g, 1), L);
     ir_output_add(g, "loss", IR_OUT_LOSS, -1, ir_binary(g, OP_MUL, d, d, L));
     ir_output_add(g, "grad_p", IR_OUT_GRAD, 0,
-                  ir_binary(g, OP_MUL, d, ir_input_node(g, idl), L));
+                  ir_binary(g, OP_MUL, ir_binary(g, OP_MUL, ir_const(g, DT_F32, 2, L), d, L),
+                            ir_input_node(g, idl), L));
     bwd->fn = sqdiff_bwd;
 }
 

@@ -2,7 +2,8 @@
  * kernels (fixture.h): every chunk runs once; strided inputs and outputs
  * give the same numbers as dense ones; the upstream gradient defaults to
  * ones; scalars come from defaults, values or 0-d tensors; forward never
- * writes gradients; results are the same bits for 1, 2 and 7 threads. */
+ * writes gradients; results are the same bits for 1, 2 and 7 threads; the
+ * gradient check tells a right kernel from a wrong one. */
 #include "testutil.h"
 
 #include "fixture.h"
@@ -283,8 +284,76 @@ static void test_nonscalar_loss(void **state)
     assert_close(l[0], 49, 0, 0);
     for (size_t i = 0; i < sizeof g; i++)
         assert_int_equal(((unsigned char *)g)[i], 0xA5);
+    /* the gradient check weighs the loss by the upstream gradient too */
+    const lossc_gradcheck_result *r;
+    int n, ok;
+    assert_int_equal(lossc_bind_input(sd, "dloss", &dd.t), LOSSC_OK);
+    assert_int_equal(lossc_gradcheck(sd, -1, 1, 0, -1, &r, &n, &ok), LOSSC_OK);
+    assert_true(ok);
+    assert_int_equal(n, 1);
+    assert_true(r[0].fd_max_rel < 1e-6);
     lossc_loss_free(sd);
     rt_kernel_release(&bwd);
+}
+
+/* A kernel whose gradient for p is off by 1%: the check must say so. */
+static int32_t sqerr_bwd_wrong(const lk_args *a)
+{
+    int32_t rc = sqerr_bwd(a);
+    float *gp = a->bufs[5];
+    for (int64_t i = 0; i < a->dims[0]; i++)
+        gp[i] *= 1.01f;
+    return rc;
+}
+
+static void test_gradcheck(void **state)
+{
+    rfx *f = *state;
+    enum { M = 50 };
+    float p[M], t[M], gp[M], loss;
+    fill(p, t, M);
+    memset(gp, 0xA5, sizeof gp);
+    memset(&loss, 0xA5, sizeof loss);
+    TT(pp, p, F32, M);
+    TT(tt_, t, F32, M);
+    TT(gg, gp, F32, M);
+    TT0(ll, &loss, F32);
+    assert_int_equal(lossc_bind_input(f->sq, "p", &pp.t), LOSSC_OK);
+    assert_int_equal(lossc_bind_input(f->sq, "t", &tt_.t), LOSSC_OK);
+    assert_int_equal(lossc_bind_output(f->sq, "loss", &ll.t), LOSSC_OK);
+    assert_int_equal(lossc_bind_grad(f->sq, "p", &gg.t), LOSSC_OK);
+    assert_int_equal(lossc_bind_scalar(f->sq, "scale", 0.75), LOSSC_OK);
+    const lossc_gradcheck_result *r;
+    int n, ok;
+    assert_int_equal(lossc_gradcheck(f->sq, -1, 7, 0, -1, &r, &n, &ok), LOSSC_OK);
+    assert_true(ok);
+    assert_int_equal(n, 2);
+    assert_string_equal(r[0].input, "p");
+    assert_string_equal(r[1].input, "t");
+    assert_int_equal(r[0].count, M);
+    assert_int_equal(r[0].fd_checked, M);
+    assert_true(r[0].ref_max_rel < 1e-6); /* f32 kernel vs f64 reference */
+    assert_true(r[0].fd_max_rel < 1e-5);
+    /* bound outputs are not written by a check */
+    for (size_t i = 0; i < sizeof gp; i++)
+        assert_int_equal(((unsigned char *)gp)[i], 0xA5);
+    /* a few random elements only */
+    assert_int_equal(lossc_gradcheck(f->sq, 3, 7, 0, -1, &r, &n, &ok), LOSSC_OK);
+    assert_int_equal(r[1].fd_checked, 3);
+    assert_true(ok);
+    /* a wrong gradient fails, against both references */
+    f->bwd.fn = sqerr_bwd_wrong;
+    assert_int_equal(lossc_gradcheck(f->sq, 5, 7, 0, -1, &r, &n, &ok), LOSSC_OK);
+    assert_false(ok);
+    assert_false(r[0].passed);
+    assert_true(r[1].passed);
+    assert_close(r[0].ref_max_rel, 0.01 / 1.01, 1e-3, 0);
+    assert_close(r[0].fd_max_rel, 0.01 / 1.01, 1e-3, 0);
+    /* run-time errors come through as from a run */
+    TT(short_t, t, F32, M - 1);
+    assert_int_equal(lossc_bind_input(f->sq, "t", &short_t.t), LOSSC_OK);
+    assert_int_equal(lossc_gradcheck(f->sq, 5, 7, 0, -1, &r, &n, &ok), LOSSC_ERR_SHAPE);
+    assert_int_equal(lossc_gradcheck(f->sq, 5, 7, 0, -1, NULL, &n, &ok), LOSSC_ERR_NULL);
 }
 
 int main(void)
@@ -296,6 +365,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_strided, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scalars_and_dloss, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nonscalar_loss, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gradcheck, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
