@@ -89,9 +89,23 @@ static void vjp_log1p(ad_ctx *c, ir_node *n, ir_node *g)
     ad_accum(c, n, 0, bin(c, OP_DIV, g, bin(c, OP_ADD, X0, K(c, n, 1), n), n));
 }
 
+/* A sum of squares, sum(x * x) or x * x: what sqrt makes a 2-norm of. */
+static bool sum_of_squares(const ir_node *x)
+{
+    if (x->op == OP_SUM)
+        x = x->ops[0];
+    return x->op == OP_MUL && x->ops[0] == x->ops[1];
+}
+
+/* sqrt'(0) = inf, as in PyTorch; but the 2-norm sqrt(sum(x * x)) follows
+ * torch.norm, whose gradient at the zero vector is 0 (not inf * 0 = NaN):
+ * there the factor is masked to 0 where the norm is 0. */
 static void vjp_sqrt(ad_ctx *c, ir_node *n, ir_node *g)
 {
-    ad_accum(c, n, 0, bin(c, OP_DIV, g, bin(c, OP_MUL, n, K(c, n, 2), n), n));
+    ir_node *d = bin(c, OP_DIV, g, bin(c, OP_MUL, n, K(c, n, 2), n), n);
+    if (sum_of_squares(X0))
+        d = sel(c, bin(c, OP_EQ, n, K(c, n, 0), n), K(c, n, 0), d, n);
+    ad_accum(c, n, 0, d);
 }
 
 /* d/dx x^(-1/2) = -1/2 * rsqrt(x)^3 */

@@ -96,6 +96,7 @@ static ir_node *b_rename(pt *t) /* s[i, j] = sum_C x[i, C] * x[j, C] / s */
     ir_node *xi = ir_rename(t->g, t->x, t->N, i, PT_L), *xj = ir_rename(t->g, t->x, t->N, j, PT_L);
     return B(t, MUL, R(t, SUM, B(t, MUL, xi, xj), BIT(t->C)), t->s);
 }
+static ir_node *b_norm(pt *t) { return U(t, SQRT, R(t, SUM, B(t, MUL, t->x, t->x), BIT(t->C))); }
 static ir_node *b_sum(pt *t) { return B(t, MUL, R(t, SUM, B(t, MUL, t->x, t->x), BIT(t->C)), t->v); }
 static ir_node *b_sum_all(pt *t) { return B(t, MUL, pt_sum_all(t, t->x), t->s); }
 static ir_node *b_prod(pt *t) { return R(t, PROD, t->x, BIT(t->C)); }
@@ -154,7 +155,7 @@ static const op_case cases[] = {
     {"min", b_min, NULL},           {"max", b_max, NULL},
     {"where", b_where, NULL},       {"clamp", b_clamp, NULL},
     {"expand", b_expand, NULL},     {"rename", b_rename, NULL},
-    {"sum", b_sum, NULL},           {"sum_all", b_sum_all, NULL},
+    {"norm", b_norm, NULL},         {"sum", b_sum, NULL},           {"sum_all", b_sum_all, NULL},
     {"prod", b_prod, NULL},         {"amax", b_amax, NULL},
     {"amin", b_amin, NULL},         {"logsumexp", b_lse, NULL},
     {"cross_entropy", b_ce, NULL},  {"gather_weight", b_gather_w, NULL},
@@ -296,6 +297,17 @@ static void test_kinks(void **state)
     grads_at(&t, B(&t, POW, t.x, t.w), xp, wp, gx, gw);
     assert_values(gx, (double[]){0, 0, INFINITY, 0, 4, 0.5 / sqrt(2)}, 6, "pow'_a");
     assert_values(gw, (double[]){log(2), 4 * log(2), sqrt(2) * log(2)}, 3, "pow'_b");
+
+    /* the 2-norm sqrt(sum(x * x)) at the zero vector: 0, as torch.norm; a
+     * plain sqrt at 0 keeps sqrt'(0) = inf */
+    double xnorm[6] = {0, 0, 0, 3, 0, 4};
+    t = pt_new();
+    grads_at(&t, U(&t, SQRT, R(&t, SUM, B(&t, MUL, t.x, t.x), BIT(t.C))), xnorm, w0, gx, gw);
+    assert_values(gx, (double[]){0, 0, 0, 0.6, 0, 0.8}, 6, "norm'");
+    t = pt_new();
+    grads_at(&t, U(&t, SQRT, t.x), xnorm, w0, gx, gw);
+    assert_values(gx, (double[]){INFINITY, INFINITY, INFINITY, 0.5 / sqrt(3), INFINITY, 0.25},
+                  6, "sqrt'");
 
     /* prod with zeros (PyTorch's prod_backward): one zero in a group gets the
      * product of the others, every other element 0; two zeros: all 0 */
