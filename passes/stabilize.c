@@ -74,46 +74,52 @@ static ir_node *one_plus(const ir_node *n)
 
 /* ---- the rewrites, on the node about to be built (op on ops) ------------------------- */
 
+static ir_node *log_of(ir_graph *g, ir_node *x, src_loc loc);
+
+/* log(sum[A](exp(u))) -> logsumexp[A](u) */
+static ir_node *log_of_sum(ir_graph *g, ir_node *x, src_loc loc)
+{
+    if (x->ops[0]->op != OP_EXP)
+        return NULL;
+    ir_attr a = {.axes = x->attr.axes};
+    ir_node *e = x->ops[0]->ops[0];
+    return stab(g, OP_LSE, (ir_dtype)e->dtype, &e, 1, &a, loc);
+}
+
+/* log(gather(p, i)) -> gather(log(p), i), only when log(p) has a stable form */
+static ir_node *log_of_gather(ir_graph *g, ir_node *x, src_loc loc)
+{
+    ir_node *lp = log_of(g, x->ops[0], loc);
+    if (!lp)
+        return NULL;
+    ir_node *ops[1 + IR_MAX_RANK];
+    ops[0] = lp;
+    for (int i = 1; i < x->nops; i++)
+        ops[i] = x->ops[i];
+    return stab(g, OP_GATHER, (ir_dtype)lp->dtype, ops, x->nops, &x->attr, loc);
+}
+
+/* The stable form of log(x) by the operator of x, or NULL if none is known. */
 static ir_node *log_of(ir_graph *g, ir_node *x, src_loc loc)
 {
     ir_node *u;
-    switch (x->op) {
-    case OP_SIGMOID:
+    if (x->op == OP_SIGMOID)
         return neg(g, st_un(g, OP_SOFTPLUS, neg(g, x->ops[0], loc), loc), loc);
-    case OP_EXP:
+    if (x->op == OP_EXP)
         return x->ops[0];
-    case OP_ADD:
+    if (x->op == OP_ADD)
         return (u = one_plus(x)) ? st_un(g, OP_LOG1P, u, loc) : NULL;
-    case OP_SUB:
+    if (x->op == OP_SUB)
         return is_one(x->ops[0]) ? st_un(g, OP_LOG1P, neg(g, x->ops[1], loc), loc) : NULL;
-    case OP_DIV:
-        if (x->ops[0]->op != OP_EXP)
-            return NULL;
+    if (x->op == OP_DIV && x->ops[0]->op == OP_EXP)
         return st_bin(g, OP_SUB, x->ops[0]->ops[0], st_un(g, OP_LOG, x->ops[1], loc), loc);
-    case OP_SUM: {
-        if (x->ops[0]->op != OP_EXP)
-            return NULL;
-        ir_attr a = {.axes = x->attr.axes};
-        ir_node *e = x->ops[0]->ops[0];
-        return stab(g, OP_LSE, (ir_dtype)e->dtype, &e, 1, &a, loc);
-    }
-    case OP_GATHER: {
-        ir_node *lp = log_of(g, x->ops[0], loc);
-        if (!lp)
-            return NULL;
-        ir_node *ops[1 + IR_MAX_RANK];
-        ops[0] = lp;
-        for (int i = 1; i < x->nops; i++)
-            ops[i] = x->ops[i];
-        return stab(g, OP_GATHER, (ir_dtype)lp->dtype, ops, x->nops, &x->attr, loc);
-    }
-    case OP_EXPAND: {
-        ir_node *inner = st_un(g, OP_LOG, x->ops[0], loc);
-        return ir_expand(g, inner, x->dims, loc);
-    }
-    default: /* no stable form known for log of this operator */
-        return NULL;
-    }
+    if (x->op == OP_SUM)
+        return log_of_sum(g, x, loc);
+    if (x->op == OP_GATHER)
+        return log_of_gather(g, x, loc);
+    if (x->op == OP_EXPAND) /* look through broadcasts */
+        return ir_expand(g, st_un(g, OP_LOG, x->ops[0], loc), x->dims, loc);
+    return NULL;
 }
 
 static ir_node *log1p_of(ir_graph *g, ir_node *x, src_loc loc)
@@ -163,19 +169,89 @@ static ir_node *div_of(ir_graph *g, ir_node *a, ir_node *b, src_loc loc)
     return NULL;
 }
 
-static ir_node *rewrite_node(ir_graph *g, ir_op op, ir_node *const *ops, src_loc loc)
+static ir_node *r_log(ir_graph *g, ir_node *const *ops, src_loc loc)
 {
-    switch (op) {
-    case OP_LOG: return log_of(g, ops[0], loc);
-    case OP_LOG1P: return log1p_of(g, ops[0], loc);
-    case OP_SUB: return sub_of(g, ops[0], ops[1], loc);
-    case OP_ADD: return add_of(g, ops[0], ops[1], loc);
-    case OP_DIV: return div_of(g, ops[0], ops[1], loc);
-    case OP_NEG: return ops[0]->op == OP_NEG ? ops[0]->ops[0] : NULL;
-    default: /* every other operator is already as stable as its operands */
-        return NULL;
-    }
+    return log_of(g, ops[0], loc);
 }
+static ir_node *r_log1p(ir_graph *g, ir_node *const *ops, src_loc loc)
+{
+    return log1p_of(g, ops[0], loc);
+}
+static ir_node *r_sub(ir_graph *g, ir_node *const *ops, src_loc loc)
+{
+    return sub_of(g, ops[0], ops[1], loc);
+}
+static ir_node *r_add(ir_graph *g, ir_node *const *ops, src_loc loc)
+{
+    return add_of(g, ops[0], ops[1], loc);
+}
+static ir_node *r_div(ir_graph *g, ir_node *const *ops, src_loc loc)
+{
+    return div_of(g, ops[0], ops[1], loc);
+}
+static ir_node *r_neg(ir_graph *g, ir_node *const *ops, src_loc loc)
+{
+    return ops[0]->op == OP_NEG ? ops[0]->ops[0] : NULL;
+}
+
+/* One entry per operator of ir/ops.def (a new operator must be listed here,
+ * or this file does not compile); NULL: already as stable as its operands. */
+typedef ir_node *(*stab_rule)(ir_graph *g, ir_node *const *ops, src_loc loc);
+#define STAB_INPUT NULL
+#define STAB_CONST NULL
+#define STAB_IOTA NULL
+#define STAB_DIMSIZE NULL
+#define STAB_NEG r_neg
+#define STAB_ABS NULL
+#define STAB_SIGN NULL
+#define STAB_RELU NULL
+#define STAB_FLOOR NULL
+#define STAB_CEIL NULL
+#define STAB_EXP NULL
+#define STAB_EXPM1 NULL
+#define STAB_LOG r_log
+#define STAB_LOG1P r_log1p
+#define STAB_SQRT NULL
+#define STAB_RSQRT NULL
+#define STAB_TANH NULL
+#define STAB_SIGMOID NULL
+#define STAB_SOFTPLUS NULL
+#define STAB_ISFINITE NULL
+#define STAB_NOT NULL
+#define STAB_CAST NULL
+#define STAB_ADD r_add
+#define STAB_SUB r_sub
+#define STAB_MUL NULL
+#define STAB_DIV r_div
+#define STAB_FLOORDIV NULL
+#define STAB_MOD NULL
+#define STAB_POW NULL
+#define STAB_MIN NULL
+#define STAB_MAX NULL
+#define STAB_LT NULL
+#define STAB_LE NULL
+#define STAB_GT NULL
+#define STAB_GE NULL
+#define STAB_EQ NULL
+#define STAB_NE NULL
+#define STAB_AND NULL
+#define STAB_OR NULL
+#define STAB_WHERE NULL
+#define STAB_EXPAND NULL
+#define STAB_RENAME NULL
+#define STAB_SUM NULL
+#define STAB_PROD NULL
+#define STAB_RMAX NULL
+#define STAB_RMIN NULL
+#define STAB_LSE NULL
+#define STAB_GATHER NULL
+#define STAB_GRAD NULL
+
+static const stab_rule rules[OP__COUNT] = {
+#define X(name, str, arity, kind, typing) [OP_##name] = STAB_##name,
+#include "ir/ops.def"
+#undef X
+};
 
 static ir_node *stab(ir_graph *g, ir_op op, ir_dtype dt, ir_node *const *ops, int nops,
                      const ir_attr *attr, src_loc loc)
@@ -187,7 +263,7 @@ static ir_node *stab(ir_graph *g, ir_op op, ir_dtype dt, ir_node *const *ops, in
             return NULL;
     if (!ir_infer(g, op, dt, ops, nops, attr, &rdt, &dims))
         return NULL;
-    ir_node *r = rewrite_node(g, op, ops, loc);
+    ir_node *r = rules[op] ? rules[op](g, ops, loc) : NULL;
     /* a rewrite keeps the node's type; a narrower value is broadcast back */
     if (r && r->dtype == rdt && ir_dimset_subset(r->dims, dims))
         return ir_expand(g, r, dims, loc);
