@@ -111,10 +111,11 @@ void diag_format(const diag_set *ds, const diag *d, strbuf *out)
         return;
     }
     sb_puts(out, "\n    ");
-    /* Keep tabs in the caret line so it lines up under the quoted text. */
-    const char *line_text = out->data + start + 4;
+    /* Keep tabs in the caret line so it lines up under the quoted text.
+     * (Index by offset: appending may move out->data.) */
+    size_t line_text = start + 4;
     for (int c = 1; c < d->loc.col && (size_t)(c - 1) < len; c++)
-        sb_putc(out, line_text[c - 1] == '\t' ? '\t' : ' ');
+        sb_putc(out, out->data[line_text + (size_t)(c - 1)] == '\t' ? '\t' : ' ');
     sb_puts(out, "^\n");
 }
 
