@@ -48,4 +48,27 @@ ir_graph *fe_compile(diag_set *ds, int file, const fe_options *opts);
  * the array). Returns the count, or -1 on a syntax error (in ds). */
 int fe_list_losses(diag_set *ds, int file, char ***names);
 
+/* What the caller must bind for an entry (the CLI's help and checks). */
+typedef enum fe_param_kind {
+    FE_PARAM_TENSOR,          /* a run-time tensor input */
+    FE_PARAM_OPTIONAL_TENSOR, /* `= none`: an input only with the setting NAME=input */
+    FE_PARAM_SCALAR,          /* a run-time scalar input (IR_IN_SCALAR) */
+    FE_PARAM_STR,             /* compile-time: a setting NAME=VALUE or the default */
+    FE_PARAM_UNTYPED          /* only in a fn; an entry cannot have one */
+} fe_param_kind;
+
+typedef struct fe_param_info {
+    char *name;
+    fe_param_kind kind;
+    ir_dtype dtype;     /* tensors and scalars (float -> f32, int -> i64) */
+    char *type;         /* as written: "f32[N, C]", "f32", "str" */
+    char *default_text; /* "1.0", "\"mean\"", "none"; NULL when required */
+} fe_param_info;
+
+/* The parameters of the entry opts->entry (or the file's only loss), in
+ * order. Returns their count, or -1 with errors in ds. Free with
+ * fe_param_info_free. */
+int fe_describe_entry(diag_set *ds, int file, const fe_options *opts, fe_param_info **params);
+void fe_param_info_free(fe_param_info *params, int n);
+
 #endif
