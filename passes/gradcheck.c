@@ -107,7 +107,7 @@ static void choose_sizes(checker *c)
         else if (c->o->dim_sizes)
             c->sizes[d] = c->o->dim_sizes[r];
         else
-            c->sizes[d] = r == d ? 2 + k++ % 4 : c->sizes[r];
+            c->sizes[d] = r == d ? 3 + k++ % 4 : c->sizes[r];
     }
 }
 

@@ -31,7 +31,7 @@ typedef double (*ad_gradcheck_gen)(void *ud, const ir_graph *g, int input, int64
 
 typedef struct ad_gradcheck_opts {
     uint64_t seed;             /* of the random points */
-    const int64_t *dim_sizes;  /* by dim id (roots read); NULL: 2, 3, 4, 5, 2, ... */
+    const int64_t *dim_sizes;  /* by dim id (roots read); NULL: 3, 4, 5, 6, 3, ... */
     const double *const *data; /* per input; NULL (or a NULL entry): generated */
     ad_gradcheck_gen gen;      /* float values; NULL: N(0, 1) */
     void *gen_ud;

@@ -18,6 +18,10 @@
  *   log(gather(p, i))          -> gather(log(p), i)    only when log(p) itself
  *                                                      rewrites (cross-entropy
  *                                                      from softmax)
+ *   log(where(c, a, b))        -> where(c, log(a), log(b))   when a branch's log
+ *   1 - where(c, a, b)         -> where(c, 1 - a, 1 - b)     (or 1 - branch)
+ *                                                      rewrites (focal loss's
+ *                                                      p_t = where(y, p, 1 - p))
  *   exp(u) - 1, exp(u) + -1    -> expm1(u)
  *   exp(u) / (1 + exp(u))      -> sigmoid(u)
  *   1 / (1 + exp(u))           -> sigmoid(-u)          (so 1/(1+exp(-x)) is sigmoid(x))
@@ -99,6 +103,19 @@ static ir_node *log_of_gather(ir_graph *g, ir_node *x, src_loc loc)
     return stab(g, OP_GATHER, (ir_dtype)lp->dtype, ops, x->nops, &x->attr, loc);
 }
 
+/* log(where(c, a, b)) -> where(c, log(a), log(b)) when a branch has a stable
+ * log (focal loss: log(where(y == 1, p, 1 - p)) with p = sigmoid(x)). */
+static ir_node *log_of_where(ir_graph *g, ir_node *x, src_loc loc)
+{
+    ir_node *la = log_of(g, x->ops[1], loc), *lb = log_of(g, x->ops[2], loc);
+    if (!la && !lb)
+        return NULL;
+    la = la ? la : st_un(g, OP_LOG, x->ops[1], loc);
+    lb = lb ? lb : st_un(g, OP_LOG, x->ops[2], loc);
+    ir_node *ops[3] = {x->ops[0], la, lb};
+    return stab(g, OP_WHERE, (ir_dtype)la->dtype, ops, 3, NULL, loc);
+}
+
 /* The stable form of log(x) by the operator of x, or NULL if none is known. */
 static ir_node *log_of(ir_graph *g, ir_node *x, src_loc loc)
 {
@@ -117,6 +134,8 @@ static ir_node *log_of(ir_graph *g, ir_node *x, src_loc loc)
         return log_of_sum(g, x, loc);
     if (x->op == OP_GATHER)
         return log_of_gather(g, x, loc);
+    if (x->op == OP_WHERE)
+        return log_of_where(g, x, loc);
     if (x->op == OP_EXPAND) /* look through broadcasts */
         return ir_expand(g, st_un(g, OP_LOG, x->ops[0], loc), x->dims, loc);
     return NULL;
@@ -138,6 +157,14 @@ static ir_node *sub_of(ir_graph *g, ir_node *a, ir_node *b, src_loc loc)
         return st_un(g, OP_EXPM1, a->ops[0], loc);
     if (is_one(a) && b->op == OP_SIGMOID)
         return st_un(g, OP_SIGMOID, neg(g, b->ops[0], loc), loc);
+    /* 1 - where(c, u, v) -> where(c, 1 - u, 1 - v) when a branch is a sigmoid */
+    if (is_one(a) && b->op == OP_WHERE &&
+        (b->ops[1]->op == OP_SIGMOID || b->ops[2]->op == OP_SIGMOID)) {
+        ir_node *ops[3] = {b->ops[0], st_bin(g, OP_SUB, a, b->ops[1], loc),
+                           st_bin(g, OP_SUB, a, b->ops[2], loc)};
+        return ops[1] && ops[2] ? stab(g, OP_WHERE, (ir_dtype)b->dtype, ops, 3, NULL, loc)
+                                : NULL;
+    }
     return NULL;
 }
 

@@ -94,6 +94,28 @@ static void test_log1p_expm1(void **state)
            "output r = %5\n");
 }
 
+static void test_where_branches(void **state)
+{
+    (void)state;
+    pt t = pt_new();
+    ir_node *c = B(&t, GT, t.w, K(&t, 0.5));
+    ir_node *p = sigm(&t, t.x);
+    ir_node *q = W(&t, c, p, B(&t, SUB, K(&t, 1), p));
+    ir_node *l = U(&t, LOG, q);
+    golden(&t, B(&t, MUL, U(&t, LOG, B(&t, SUB, K(&t, 1), q)), l),
+           "%5 = const 0.5 : f32\n"
+           "%6 = gt %1, %5 : bool[C]\n"
+           "%7 = neg %0 : f32[N, C]\n"
+           "%8 = softplus %7 : f32[N, C]\n"
+           "%9 = neg %8 : f32[N, C]\n"
+           "%10 = softplus %0 : f32[N, C]\n"
+           "%11 = neg %10 : f32[N, C]\n"
+           "%12 = where %6, %9, %11 : f32[N, C]\n" /* log(q) */
+           "%13 = where %6, %11, %9 : f32[N, C]\n" /* log(1 - q) */
+           "%14 = mul %13, %12 : f32[N, C]\n"
+           "output r = %14\n");
+}
+
 static void test_sigmoid_forms(void **state)
 {
     (void)state;
@@ -177,6 +199,17 @@ static ir_node *focal_textbook(pt *t)
     return U(t, NEG, l);
 }
 
+/* The same focal loss, the way it is often written: p_t by a where. */
+static ir_node *focal_where(pt *t)
+{
+    ir_node *p = sigm(t, t->x);
+    ir_node *pos = B(t, GT, t->w, K(t, 0.5));
+    ir_node *pt_ = W(t, pos, p, B(t, SUB, K(t, 1), p));
+    ir_node *at = W(t, pos, K(t, 0.25), K(t, 0.75));
+    ir_node *mod = B(t, POW, B(t, SUB, K(t, 1), pt_), K(t, 2));
+    return U(t, NEG, B(t, MUL, B(t, MUL, at, mod), U(t, LOG, pt_)));
+}
+
 static double softplus_ref(double x) { return fmax(x, 0) + log1p(exp(-fabs(x))); }
 static double sigmoid_ref(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
 
@@ -187,8 +220,8 @@ static double focal_ref(double x, double y)
     return -(y * 0.25 * q * q * logp + (1 - y) * 0.75 * p * p * logq);
 }
 
-/* x = [[-1e4, -50, -1], [1, 50, 1e4]], labels w = [0, 1, 1] */
-static const double X[6] = {-1e4, -50, -1, 1, 50, 1e4}, Y[3] = {0, 1, 1};
+/* x = [[-1e4, -1e3, -1], [1, 50, 1e4]], labels w = [0, 1, 1] */
+static const double X[6] = {-1e4, -1e3, -1, 1, 50, 1e4}, Y[3] = {0, 1, 1};
 static const int64_t SIZES[2] = {2, 3};
 
 /* Evaluate output 0 of g at X, Y (plus dloss = ones if g has it). */
@@ -249,9 +282,15 @@ static void test_focal_extremes(void **state)
     check_extremes(focal_textbook, focal_ref, "textbook focal");
 }
 
+static void test_focal_where_extremes(void **state)
+{
+    (void)state;
+    check_extremes(focal_where, focal_ref, "focal with where");
+}
+
 static ir_node *log_softmax_textbook(pt *t) { return U(t, LOG, softmax_naive(t, t->x)); }
 
-/* log(softmax(x)) over C at x = [[-1e4, -50, -1], [1, 50, 1e4]] */
+/* log(softmax(x)) over C at x = [[-1e4, -1e3, -1], [1, 50, 1e4]] */
 static void test_log_softmax_extremes(void **state)
 {
     (void)state;
@@ -323,9 +362,11 @@ int main(void)
         cmocka_unit_test(test_log_sigmoid),
         cmocka_unit_test(test_log1p_expm1),
         cmocka_unit_test(test_sigmoid_forms),
+        cmocka_unit_test(test_where_branches),
         cmocka_unit_test(test_log_softmax_and_lse),
         cmocka_unit_test(test_bce_extremes),
         cmocka_unit_test(test_focal_extremes),
+        cmocka_unit_test(test_focal_where_extremes),
         cmocka_unit_test(test_log_softmax_extremes),
         cmocka_unit_test(test_softplus_sigmoid_extremes),
         cmocka_unit_test(test_log1p_expm1_accuracy),
