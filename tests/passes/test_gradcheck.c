@@ -55,8 +55,9 @@ static void test_catches_a_wrong_gradient(void **state)
     assert_true(ad_gradcheck(g, &o, &r, &err));
     assert_false(r.pass);
     assert_false(r.inputs[PT_X].pass);
-    assert_close(r.inputs[PT_X].max_rel, 0.01 / 1.01, 1e-6, 0);
-    assert_close(r.inputs[PT_X].analytic, 1.01 * r.inputs[PT_X].numeric, 1e-6, 0);
+    /* the finite difference itself is good to about 1e-9 relative */
+    assert_close(r.inputs[PT_X].max_rel, 0.01 / 1.01, 1e-5, 0);
+    assert_close(r.inputs[PT_X].analytic, 1.01 * r.inputs[PT_X].numeric, 1e-7, 0);
     ad_gradcheck_format(g, &o, &r, &out);
     assert_non_null(strstr(sb_str(&out), "  x            f32[N, C]  max abs "));
     assert_non_null(strstr(sb_str(&out), "FAIL (element "));
@@ -103,7 +104,7 @@ static void test_report_of_a_compiled_gradient(void **state)
     /* 5 inputs: x, w, v, s checked (float), y not */
     assert_int_equal(r.ninputs, PT_NIN);
     assert_true(r.inputs[PT_S].checked && !r.inputs[PT_Y].checked);
-    assert_int_equal(r.inputs[PT_X].count, 2 * 3); /* default sizes N = 2, C = 3 */
+    assert_int_equal(r.inputs[PT_X].count, 3 * 4); /* default sizes N = 3, C = 4 */
     ad_gradcheck_report_free(&r);
     sb_free(&err);
     sb_free(&out);
