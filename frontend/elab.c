@@ -41,7 +41,8 @@ static void report(elab *E, diag_level lvl, src_loc loc, const char *fmt, va_lis
         diag_report(E->ds, lvl, loc, "%s", sb_str(&sb));
         if (lvl == DIAG_ERROR)
             for (frame *f = E->top; f && f->caller; f = f->caller)
-                diag_note(E->ds, f->call_loc, "in this call to '%s'", f->def->name.name);
+                if (!f->checking_arg) /* the error is at the call already */
+                    diag_note(E->ds, f->call_loc, "in this call to '%s'", f->def->name.name);
     }
     if (lvl == DIAG_ERROR)
         E->failed = true;
@@ -207,29 +208,31 @@ const ast_def *elab_find_def(elab *E, const char *name, const ast_module **mod)
     return NULL;
 }
 
+/* Optimal string alignment distance: insertions, deletions, substitutions
+ * and swaps of neighbours ("mni" is one edit from "min"). */
 int fe_edit_distance(const char *a, const char *b)
 {
     size_t n = strlen(a), m = strlen(b);
     if (n > 40 || m > 40)
         return 99;
-    int row[41];
+    int d[41][41];
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = (int)i;
     for (size_t j = 0; j <= m; j++)
-        row[j] = (int)j;
-    for (size_t i = 1; i <= n; i++) {
-        int diag_prev = row[0];
-        row[0] = (int)i;
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++)
         for (size_t j = 1; j <= m; j++) {
-            int up = row[j];
-            int best = diag_prev + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag_prev = up;
+            int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
         }
-    }
-    return row[m];
+    return d[n][m];
 }
 
 typedef struct suggester {

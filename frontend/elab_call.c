@@ -254,7 +254,9 @@ static void bind_params(elab *E, const ast_def *def, const value *given, const b
             v = elab_expr(E, p->def); /* default, in the callee */
             loc = p->def ? p->def->loc : p->name.loc;
         }
+        E->top->checking_arg = present[i];
         v = check_param(E, def, p, v, loc);
+        E->top->checking_arg = false;
         elab_bind(E, p->name.name, v, p->name.loc, -1);
     }
 }

@@ -30,8 +30,14 @@
 static ir_node *const_index(elab *E, int axis, double c, src_loc loc)
 {
     int64_t size = ir_dim_size(E->g, axis);
+    double given = c;
     if (c < 0 && size >= 0)
         c += (double)size;
+    if (c < 0 && size >= 0) {
+        elab_error(E, loc, "index %g is out of range for dim %s of size %lld", given,
+                   elab_dim_origin(E, axis), (long long)size);
+        return NULL;
+    }
     if (c < 0) {
         elab_error(E, loc, "index %g is out of range: indices start at 0 (the size of %s is "
                            "known only at run time; write %s - 1 for the last)", c,

@@ -233,6 +233,7 @@ typedef struct frame {
     bool returned;
     value ret;
     bool is_entry;
+    bool checking_arg; /* checking an argument written at the call */
 } frame;
 
 typedef struct fe_program {

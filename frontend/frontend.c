@@ -38,10 +38,10 @@ static void check_duplicates(diag_set *ds, const ast_module *m)
 }
 
 /* Parse the user's file and, unless excluded, the library. Returns the
- * number of errors found so far (syntax, duplicates). */
+ * number of syntax errors (duplicates are reported but do not stop the
+ * elaboration: the first definition wins). */
 static int load_program(diag_set *ds, int file, bool no_library, fe_program *p)
 {
-    int before = ds->nerrors;
     *p = (fe_program){0};
     p->user = parse_module(ds, file);
     check_duplicates(ds, p->user);
@@ -53,7 +53,10 @@ static int load_program(diag_set *ds, int file, bool no_library, fe_program *p)
             check_duplicates(ds, p->lib[i]);
         }
     }
-    return ds->nerrors - before;
+    int n = p->user->nerrors;
+    for (int i = 0; i < p->nlib; i++)
+        n += p->lib[i]->nerrors;
+    return n;
 }
 
 static void free_program(fe_program *p)
@@ -161,6 +164,7 @@ ir_graph *fe_compile(diag_set *ds, int file, const fe_options *opts)
         return NULL;
     for (int i = 0; i < opts->nsettings; i++)
         opts->settings[i].used = false;
+    int before = ds->nerrors;
     fe_program p;
     ir_graph *g = NULL;
     if (load_program(ds, file, opts->no_library, &p) == 0) {
@@ -170,6 +174,10 @@ ir_graph *fe_compile(diag_set *ds, int file, const fe_options *opts)
             g = elab_entry(ds, &p, d, mod, opts, false);
     }
     free_program(&p);
+    if (g && ds->nerrors > before) { /* e.g. a duplicate definition */
+        ir_graph_free(g);
+        g = NULL;
+    }
     return g;
 }
 
