@@ -184,15 +184,26 @@ static void vjp_mod(ad_ctx *c, ir_node *n, ir_node *g)
     }
 }
 
+/* sum(|x|^p): what pow(., 1/p) makes a p-norm of. */
+static bool power_sum(const ir_node *a)
+{
+    return a->op == OP_SUM && a->ops[0]->op == OP_POW && a->ops[0]->ops[0]->op == OP_ABS;
+}
+
 /* PyTorch's pow_backward_self: zero where the exponent is 0 (0 * a^-1 would be
- * NaN at a = 0); pow_backward_exponent: zero where a == 0 and b >= 0 (log 0). */
+ * NaN at a = 0); pow_backward_exponent: zero where a == 0 and b >= 0 (log 0).
+ * The p-norm sum(|x|^p)^(1/p) follows torch.norm: gradient 0 at the zero
+ * vector, so there the factor is masked where the sum is 0. */
 static void vjp_pow(ad_ctx *c, ir_node *n, ir_node *g)
 {
     ir_node *a = X0, *b = X1, *zero = K(c, n, 0);
     if (ad_wants(c, n, 0)) {
         ir_node *d = bin(c, OP_MUL, b, bin(c, OP_POW, a, bin(c, OP_SUB, b, K(c, n, 1), n), n), n);
         ir_node *t = bin(c, OP_MUL, g, d, n);
-        ad_accum(c, n, 0, sel(c, bin(c, OP_EQ, b, zero, n), zero, t, n));
+        ir_node *mask = bin(c, OP_EQ, b, zero, n);
+        if (power_sum(a))
+            mask = bin(c, OP_OR, mask, bin(c, OP_EQ, a, zero, n), n);
+        ad_accum(c, n, 0, sel(c, mask, zero, t, n));
     }
     if (ad_wants(c, n, 1)) {
         ir_node *t = bin(c, OP_MUL, g, bin(c, OP_MUL, n, un(c, OP_LOG, a, n), n), n);

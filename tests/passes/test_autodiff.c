@@ -98,6 +98,11 @@ static ir_node *b_rename(pt *t) /* s[i, j] = sum_C x[i, C] * x[j, C] / s */
     return B(t, MUL, R(t, SUM, B(t, MUL, xi, xj), BIT(t->C)), t->s);
 }
 static ir_node *b_norm(pt *t) { return U(t, SQRT, R(t, SUM, B(t, MUL, t->x, t->x), BIT(t->C))); }
+static ir_node *b_pnorm(pt *t)
+{
+    ir_node *s = R(t, SUM, B(t, POW, U(t, ABS, t->x), K(t, 3)), BIT(t->C));
+    return B(t, POW, s, K(t, 1. / 3));
+}
 static ir_node *b_sum(pt *t) { return B(t, MUL, R(t, SUM, B(t, MUL, t->x, t->x), BIT(t->C)), t->v); }
 static ir_node *b_sum_all(pt *t) { return B(t, MUL, pt_sum_all(t, t->x), t->s); }
 static ir_node *b_prod(pt *t) { return R(t, PROD, t->x, BIT(t->C)); }
@@ -156,7 +161,8 @@ static const op_case cases[] = {
     {"min", b_min, NULL},           {"max", b_max, NULL},
     {"where", b_where, NULL},       {"clamp", b_clamp, NULL},
     {"expand", b_expand, NULL},     {"rename", b_rename, NULL},
-    {"norm", b_norm, NULL},         {"sum", b_sum, NULL},           {"sum_all", b_sum_all, NULL},
+    {"norm", b_norm, NULL},         {"pnorm", b_pnorm, NULL},
+    {"sum", b_sum, NULL},           {"sum_all", b_sum_all, NULL},
     {"prod", b_prod, NULL},         {"amax", b_amax, NULL},
     {"amin", b_amin, NULL},         {"logsumexp", b_lse, NULL},
     {"cross_entropy", b_ce, NULL},  {"gather_weight", b_gather_w, NULL},
@@ -310,6 +316,11 @@ static void test_kinks(void **state)
     t = pt_new();
     grads_at(&t, U(&t, SQRT, R(&t, SUM, B(&t, MUL, t.x, t.x), BIT(t.C))), xnorm, w0, gx, gw);
     assert_values(gx, (double[]){0, 0, 0, 0.6, 0, 0.8}, 6, "norm'");
+    t = pt_new(); /* the p-norm, p = 3, as the frontend builds it */
+    ir_node *p3 = R(&t, SUM, B(&t, POW, U(&t, ABS, t.x), K(&t, 3)), BIT(t.C));
+    grads_at(&t, B(&t, POW, p3, K(&t, 1. / 3)), xnorm, w0, gx, gw);
+    double n3 = cbrt(91);
+    assert_values(gx, (double[]){0, 0, 0, 9 / (n3 * n3), 0, 16 / (n3 * n3)}, 6, "3-norm'");
     t = pt_new();
     grads_at(&t, U(&t, SQRT, t.x), xnorm, w0, gx, gw);
     assert_values(gx, (double[]){INFINITY, INFINITY, INFINITY, 0.5 / sqrt(3), INFINITY, 0.25},
