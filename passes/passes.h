@@ -3,18 +3,23 @@
  *   frontend graph (may hold grad() nodes)
  *        |
  *   expand_grad   grad(e, x) -> its gradient, innermost first (double backward)
- *   stabilize     log(sigmoid(x)) -> -softplus(-x), log(sum(exp)) -> logsumexp, ...
+ *   stabilize     log(sigmoid(x)) -> -softplus(-x), log(sum(exp)) -> logsumexp,
+ *                 1 - sigmoid(x) -> sigmoid(-x), log(1 + x) -> log1p(x), ...
  *   simplify      constant folding, algebraic identities (CSE: hash-consing;
  *                 DCE: every rebuild keeps only what the outputs reach)
- *   autodiff      reverse mode, IR -> IR: adds the upstream-gradient input
- *                 "dloss" and one "grad_<x>" output per differentiated input
- *   stabilize, simplify again on the gradients
+ *   autodiff      only with opts->backward: reverse mode, IR -> IR; adds the
+ *                 upstream-gradient input "dloss" and one "grad_<x>" output
+ *                 per differentiated input (VJP rules: vjp.c)
+ *   stabilize, simplify again, on the gradients (only with opts->backward)
  *        |
  *   fuse.c (schedule) -> kernels for codegen/
  *
  * Each pass is one file with one entry point: it reads a graph and returns a
- * new one, leaving its input untouched. The pipeline is one short function
- * (pipeline.c) that can verify and print the graph after every pass.
+ * new one, leaving its input untouched (NULL on failure, with the reason in
+ * the input's error buffer, ir_graph_error). The pipeline is one short
+ * function (pipeline.c) that can verify and print the graph after every pass.
+ * The gradient checker (gradcheck.h) runs the pipeline against finite
+ * differences of the interpreter.
  *
  * Prefix: pass_ for passes, ad_ for the differentiation core.
  */
@@ -24,10 +29,11 @@
 #include "ir/ir.h"
 
 typedef struct pass_options {
-    bool backward; /* differentiate the loss */
+    bool backward; /* differentiate the loss (the inputs then end with "dloss") */
     uint64_t wrt;  /* inputs to differentiate, bit i = input i; 0: every float input */
     bool verify;   /* ir_verify after every pass */
-    strbuf *trace; /* if not NULL, receives the IR after every pass */
+    strbuf *trace; /* if not NULL, receives "== after <pass>\n" and the IR,
+                      for the input ("frontend") and after every pass */
 } pass_options;
 
 /* pass_autodiff returns NULL when ad_check_wrt fails (the pipeline checks first
