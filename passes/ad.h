@@ -30,6 +30,15 @@ bool ad_wants(const ad_ctx *c, const ir_node *n, int i);
 /* Add `contrib` (dims: a superset or subset of ops[i]'s) to the adjoint of
  * n->ops[i]. A NULL contrib (a builder failed) poisons the result. */
 void ad_accum(ad_ctx *c, const ir_node *n, int i, ir_node *contrib);
+/* The same for -contrib: the negation is applied after the contribution is
+ * brought to the operand's dims, so that a recorded scatter (below) is still
+ * recognized when it is summed. */
+void ad_accum_neg(ad_ctx *c, const ir_node *n, int i, ir_node *contrib);
+/* Record that s = where(AND_k idx_k == iota(a_k), v, 0) over the dims `axes`
+ * {a_k} is the scatter of a gather whose indices the kernel validates: each
+ * point of v has exactly one match along `axes`, so a sum of s over them is v
+ * itself. (Cross-entropy's logsumexp adjoint then needs no reduction.) */
+void ad_note_scatter(ad_ctx *c, ir_node *s, ir_node *v, ir_dimset axes);
 /* Report a rule that cannot differentiate n (e.g. an unexpanded grad()). */
 void ad_fail(ad_ctx *c, const ir_node *n, const char *why);
 

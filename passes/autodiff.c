@@ -22,11 +22,18 @@
 #include <stdio.h>
 #include <string.h>
 
+typedef struct scatter {
+    ir_node *s, *v;
+    ir_dimset axes;
+} scatter;
+
 struct ad_ctx {
     ir_graph *g;
     uint32_t n0;   /* nodes that existed when differentiation began */
     bool *need;    /* per node id < n0: gets an adjoint */
     ir_node **adj; /* per node id < n0: the adjoint so far, NULL meaning zero */
+    scatter *scatters; /* ad_note_scatter */
+    size_t nscatters, scatters_cap;
     bool failed;
 };
 
@@ -45,18 +52,40 @@ void ad_fail(ad_ctx *c, const ir_node *n, const char *why)
     c->failed = true;
 }
 
+void ad_note_scatter(ad_ctx *c, ir_node *s, ir_node *v, ir_dimset axes)
+{
+    if (!s || !v)
+        return;
+    SUP_GROW(c->scatters, c->scatters_cap, c->nscatters + 1);
+    c->scatters[c->nscatters++] = (scatter){s, v, axes};
+}
+
+/* sum over `axes` of v, knowing the recorded scatters. */
+static ir_node *sum_over(ad_ctx *c, ir_node *v, ir_dimset axes, src_loc loc)
+{
+    for (size_t i = 0; v && axes && i < c->nscatters; i++) {
+        const scatter *sc = &c->scatters[i];
+        if (sc->s == v && ir_dimset_subset(sc->axes, axes)) {
+            v = ir_expand(c->g, sc->v, v->dims & ~sc->axes, loc);
+            axes &= ~sc->axes;
+            break;
+        }
+    }
+    return ir_reduce(c->g, OP_SUM, v, axes, loc);
+}
+
 /* Bring a contribution to exactly the operand's type: sum over the dims the
  * operand was broadcast along, broadcast over dims the contribution lacks
  * (a rule may return a value constant along them). */
 static ir_node *fit(ad_ctx *c, ir_node *v, const ir_node *like)
 {
     ir_graph *g = c->g;
-    v = ir_reduce(g, OP_SUM, v, v ? v->dims & ~like->dims : 0, like->loc);
+    v = sum_over(c, v, v ? v->dims & ~like->dims : 0, like->loc);
     v = ir_expand(g, v, like->dims, like->loc);
     return ir_cast(g, (ir_dtype)like->dtype, v, like->loc);
 }
 
-void ad_accum(ad_ctx *c, const ir_node *n, int i, ir_node *contrib)
+static void accum(ad_ctx *c, const ir_node *n, int i, ir_node *contrib, bool negate)
 {
     ir_node *o = n->ops[i];
     if (!ad_wants(c, n, i))
@@ -66,10 +95,22 @@ void ad_accum(ad_ctx *c, const ir_node *n, int i, ir_node *contrib)
         return;
     }
     contrib = fit(c, contrib, o);
+    if (negate)
+        contrib = ir_unary(c->g, OP_NEG, contrib, o->loc);
     ir_node *prev = c->adj[o->id];
     c->adj[o->id] = prev ? ir_binary(c->g, OP_ADD, prev, contrib, o->loc) : contrib;
     if (!c->adj[o->id])
         c->failed = true;
+}
+
+void ad_accum(ad_ctx *c, const ir_node *n, int i, ir_node *contrib)
+{
+    accum(c, n, i, contrib, false);
+}
+
+void ad_accum_neg(ad_ctx *c, const ir_node *n, int i, ir_node *contrib)
+{
+    accum(c, n, i, contrib, true);
 }
 
 /* dep: float nodes that depend on a wrt node through operators with a VJP
@@ -126,6 +167,7 @@ void ad_gradients(ir_graph *g, ir_node *y, ir_node *seed, int n, ir_node *const 
     }
     sup_free(c.need);
     sup_free(c.adj);
+    sup_free(c.scatters);
 }
 
 /* ---- the pass --------------------------------------------------------------- */

@@ -52,10 +52,7 @@ static ir_node *sel(ad_ctx *c, ir_node *cond, ir_node *a, ir_node *b, const ir_n
 
 /* ---- elementwise, one operand ------------------------------------------------- */
 
-static void vjp_neg(ad_ctx *c, ir_node *n, ir_node *g)
-{
-    ad_accum(c, n, 0, un(c, OP_NEG, g, n));
-}
+static void vjp_neg(ad_ctx *c, ir_node *n, ir_node *g) { ad_accum_neg(c, n, 0, g); }
 
 /* PyTorch: grad * sgn(x), so abs'(0) = 0. */
 static void vjp_abs(ad_ctx *c, ir_node *n, ir_node *g)
@@ -151,8 +148,7 @@ static void vjp_add(ad_ctx *c, ir_node *n, ir_node *g)
 static void vjp_sub(ad_ctx *c, ir_node *n, ir_node *g)
 {
     ad_accum(c, n, 0, g);
-    if (ad_wants(c, n, 1))
-        ad_accum(c, n, 1, un(c, OP_NEG, g, n));
+    ad_accum_neg(c, n, 1, g);
 }
 
 static void vjp_mul(ad_ctx *c, ir_node *n, ir_node *g)
@@ -345,7 +341,9 @@ static void vjp_gather(ad_ctx *c, ir_node *n, ir_node *g)
         ir_node *e = bin(c, OP_EQ, idx[i++], ir_iota(G, a, n->loc), n);
         hit = hit ? bin(c, OP_AND, hit, e, n) : e;
     }
-    ad_accum(c, n, 0, sel(c, hit, g, K(c, n, 0), n));
+    ir_node *s = sel(c, hit, g, K(c, n, 0), n);
+    ad_note_scatter(c, s, g, n->attr.axes);
+    ad_accum(c, n, 0, s);
 }
 
 static void vjp_grad(ad_ctx *c, ir_node *n, ir_node *g)

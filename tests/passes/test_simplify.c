@@ -385,6 +385,46 @@ static void test_mse_gradient_golden(void **state)
     ir_graph_free(g);
 }
 
+/* Cross-entropy's backward (mean over N, integer labels): the gradient of
+ * the logits is one dense scatter plus the softmax; the logsumexp's adjoint
+ * (a sum over C of that scatter) is the upstream value itself, because the
+ * gather validates its labels, so no reduction appears in grad_x. */
+static void test_cross_entropy_gradient_golden(void **state)
+{
+    (void)state;
+    pt t = pt_new();
+    ir_node *lse = R(&t, LSE, t.x, BIT(t.C));
+    ir_node *nll = B(&t, SUB, lse, ir_gather(t.g, t.x, BIT(t.C), &t.y, PT_L));
+    ir_node *sum = R(&t, SUM, nll, BIT(t.N));
+    ir_node *n = ir_cast(t.g, DT_F32, ir_dimsize(t.g, t.N, PT_L), PT_L);
+    ir_output_add(t.g, "loss", IR_OUT_LOSS, -1, B(&t, DIV, sum, n));
+    ir_graph *g = pt_pipeline(t.g, true, 1u << PT_X);
+    char *got = pt_print(g);
+    const char *body = strstr(got, "%6 = ");
+    assert_non_null(body);
+    assert_text_equal(body, "%6 = logsumexp[C] %0 : f32[N]\n"
+                            "%7 = gather[C] %0, %4 : f32[N]\n"
+                            "%8 = sub %6, %7 : f32[N]\n"
+                            "%9 = sum[N] %8 : f32\n"
+                            "%10 = dimsize N : i64\n"
+                            "%11 = cast %10 : f32\n"
+                            "%12 = div %9, %11 : f32\n"
+                            "%13 = div %5, %11 : f32\n"
+                            "%14 = neg %13 : f32\n"
+                            "%15 = iota C : i64[C]\n"
+                            "%16 = eq %4, %15 : bool[N, C]\n"
+                            "%17 = const 0 : f32\n"
+                            "%18 = where %16, %14, %17 : f32[N, C]\n"
+                            "%19 = sub %0, %6 : f32[N, C]\n"
+                            "%20 = exp %19 : f32[N, C]\n"
+                            "%21 = mul %13, %20 : f32[N, C]\n"
+                            "%22 = add %18, %21 : f32[N, C]\n"
+                            "output loss = %12\n"
+                            "output grad_x = %22\n");
+    sup_free(got);
+    ir_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_expand_hoisting),
         cmocka_unit_test(test_cse_dce),
         cmocka_unit_test(test_mse_gradient_golden),
+        cmocka_unit_test(test_cross_entropy_gradient_golden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
