@@ -461,6 +461,43 @@ static value h_error(elab *E, const builtin *b, const ast_expr *call, const ast_
     return v_err();
 }
 
+/* rank(x): the number of dims, a compile-time integer. */
+static value h_rank(elab *E, const builtin *b, const ast_expr *call, const ast_expr **a)
+{
+    (void)b;
+    ir_node *x = arg_strong(E, a[0], "rank()'s operand");
+    if (!x)
+        return v_err();
+    return v_weak(ir_const(E->g, DT_I64, ir_dimset_count(x->dims), call->loc));
+}
+
+/* size(x, axis): the size of one dim (a weak integer, constant if fixed). */
+static value h_size(elab *E, const builtin *b, const ast_expr *call, const ast_expr **a)
+{
+    (void)b;
+    ir_node *x = arg_strong(E, a[0], "size()'s operand");
+    if (!x)
+        return v_err();
+    bool ok = true;
+    ir_dimset axes = axis_set(E, a[1], x, &ok);
+    if (!ok)
+        return v_err();
+    return v_weak(count_of(E, axes, DT_I64, call->loc));
+}
+
+/* is_constant(x): whether x is known at compile time (a literal, a folded
+ * expression, a fixed size), so a library can choose code for the common
+ * constant case (label_smoothing=0.0) and still accept a run-time value. */
+static value h_is_constant(elab *E, const builtin *b, const ast_expr *call, const ast_expr **a)
+{
+    (void)b;
+    value v = arg_value(E, a[0]);
+    if (v.kind == V_ERR)
+        return v;
+    bool k = v.kind != V_NODE || elab_is_const(v, NULL);
+    return v_node(ir_const(E->g, DT_BOOL, k, call->loc));
+}
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 #define UNARY(n, o) {n, {"input"}, 1, h_unary, o}
@@ -490,6 +527,9 @@ static const builtin builtins[] = {
     CAST("f32"), CAST("f64"), CAST("i32"), CAST("i64"), CAST("bool"),
     {"grad", {"output", "input"}, 2, h_grad, OP_GRAD},
     {"error", {"message"}, 1, h_error, OP_CONST},
+    {"rank", {"input"}, 1, h_rank, OP_CONST},
+    {"size", {"input", "axis"}, 2, h_size, OP_DIMSIZE},
+    {"is_constant", {"input"}, 1, h_is_constant, OP_CONST},
 };
 
 const builtin *builtin_find(const char *name)

@@ -193,9 +193,18 @@ static const ast_def *find_in(const ast_module *m, const char *name)
     return NULL;
 }
 
+/* Lexical resolution: the module the current code was written in comes
+ * first, so that a library body calls the library's own helpers whatever
+ * the user's file defines; then the user's file, then the library. */
 const ast_def *elab_find_def(elab *E, const char *name, const ast_module **mod)
 {
-    const ast_def *d = find_in(E->prog->user, name);
+    const ast_module *here = E->top ? E->top->mod : NULL;
+    const ast_def *d = find_in(here, name);
+    if (d) {
+        *mod = here;
+        return d;
+    }
+    d = find_in(E->prog->user, name);
     if (d) {
         *mod = E->prog->user;
         return d;
@@ -340,9 +349,10 @@ static void elab_stmt(elab *E, const ast_stmt *s)
     case S_RETURN: elab_return(E, s); break;
     case S_IF: elab_if(E, s); break;
     case S_EXPR: {
+        /* A call may stand alone (it may exist for its checks); any other
+         * expression computed and dropped is a mistake. */
         value v = elab_expr(E, s->value);
-        if (v.kind != V_ERR && !(s->value->kind == E_CALL &&
-                                 strcmp(s->value->name, "error") == 0))
+        if (v.kind != V_ERR && s->value->kind != E_CALL)
             elab_error(E, s->loc, "this value is computed and then dropped: bind it with "
                                   "`let` or `return` it");
         break;

@@ -314,7 +314,7 @@ value elab_call(elab *E, const ast_expr *e)
 {
     const binding *b = elab_lookup(E, e->name);
     if (b && b->v.kind == V_FN)
-        return call_def(E, b->v.fn, E->top->mod, e);
+        return call_def(E, b->v.fn, b->v.fn_mod, e);
     if (b && b->v.kind != V_ERR) {
         elab_error(E, e->loc, "'%s' is %s, not a function", e->name,
                    elab_value_kind_name(b->v));

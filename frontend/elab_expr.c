@@ -43,17 +43,30 @@ bool elab_is_const(value v, double *out)
     return true;
 }
 
-ir_node *elab_weak_to(elab *E, value v, ir_dtype dt, src_loc loc)
+/* Rebuild a weak node in dtype dt: constants are made again (exactly),
+ * where() and negation pass the dtype to their operands, anything else is
+ * cast. */
+static ir_node *retype(elab *E, ir_node *n, ir_dtype dt, src_loc loc)
 {
-    if (!v.weak)
-        return v.node;
-    if (v.node->op == OP_CONST) {
-        double x = ir_const_value(v.node);
+    if (!n)
+        return NULL;
+    if (n->op == OP_CONST) {
+        double x = ir_const_value(n);
         if (ir_dtype_is_int(dt) && !isfinite(x))
             x = 0; /* only reachable through errors reported elsewhere */
         return ir_const(E->g, dt, x, loc);
     }
-    return ir_cast(E->g, dt, v.node, loc);
+    if (n->op == OP_WHERE && n->dtype != DT_BOOL)
+        return ir_where(E->g, n->ops[0], retype(E, n->ops[1], dt, loc),
+                        retype(E, n->ops[2], dt, loc), loc);
+    if (n->op == OP_NEG && ir_dtype_is_float(dt))
+        return ir_unary(E->g, OP_NEG, retype(E, n->ops[0], dt, loc), loc);
+    return ir_cast(E->g, dt, n, loc);
+}
+
+ir_node *elab_weak_to(elab *E, value v, ir_dtype dt, src_loc loc)
+{
+    return v.weak ? retype(E, v.node, dt, loc) : v.node;
 }
 
 static ir_dtype natural_dtype(const ir_node *n)
@@ -114,7 +127,7 @@ static value elab_name(elab *E, const ast_expr *e)
     const ast_module *mod;
     const ast_def *def = elab_find_def(E, e->name, &mod);
     if (def)
-        return (value){.kind = V_FN, .fn = def};
+        return (value){.kind = V_FN, .fn = def, .fn_mod = mod};
     if (builtin_find(e->name)) {
         elab_error(E, e->loc, "'%s' is a builtin function: call it, e.g. %s(x)", e->name,
                    e->name);
@@ -372,6 +385,11 @@ value elab_binop(elab *E, ir_op op, value a, value b, src_loc loc)
         fold_binary(op, x, y, &r);
         return v_node(ir_const(E->g, DT_BOOL, r, loc));
     }
+    /* A constant side decides `false && c` and `true || c`, so that a
+     * compile-time `if` may guard a test that needs a constant. */
+    if (logic && (elab_is_const(a, &x) || elab_is_const(b, &x)) &&
+        (op == OP_AND ? x == 0 : x != 0))
+        return v_node(ir_const(E->g, DT_BOOL, x, loc));
     ir_node *n = ir_binary(E->g, op, a.node, b.node, loc);
     return n ? v_node(n) : elab_ir_fail(E, loc);
 }

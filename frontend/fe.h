@@ -199,6 +199,7 @@ typedef struct value {
     ir_node *node;
     const char *str;
     const ast_def *fn;
+    const struct ast_module *fn_mod; /* V_FN: where fn is defined */
 } value;
 
 typedef struct binding {

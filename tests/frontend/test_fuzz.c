@@ -137,7 +137,7 @@ static void fuzz_text(const char *name, const char *text, size_t len, int cases)
 static int cases_per_file(void)
 {
     const char *env = getenv("LOSSC_FUZZ_CASES");
-    return env ? atoi(env) : 1000;
+    return env ? atoi(env) : 300;
 }
 
 static void test_fuzz_examples(void **state)
