@@ -153,6 +153,21 @@ int elab_dim_get(elab *E, const char *name, int64_t size, int root, src_loc loc)
     return d;
 }
 
+int elab_alias_dim(elab *E, int base, int k, src_loc loc)
+{
+    int root = E->g->dims[base].root;
+    const char *name = arena_printf(&E->g->arena, "%s_%d", E->g->dims[base].name, k);
+    int d = ir_dim_find(E->g, name);
+    if (d >= 0 && d != E->g->dims[d].root && E->g->dims[d].root == root)
+        return d;
+    for (int j = 2; ir_dim_find(E->g, name) >= 0; j++)
+        name = arena_printf(&E->g->arena, "%s_%d_%d", E->g->dims[base].name, k, j);
+    d = ir_dim_add(E->g, name, -1, root, loc);
+    if (d < 0)
+        elab_error(E, loc, "too many dims in one loss (at most %d)", IR_MAX_DIMS);
+    return d;
+}
+
 const char *elab_dims_str(elab *E, ir_dimset s)
 {
     strbuf sb;

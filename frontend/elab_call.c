@@ -178,10 +178,25 @@ static bool check_tensor_arg(elab *E, const ast_def *def, const ast_param *p, va
                    p->name.name, def->name.name, type_str(E, t), elab_dims_str(E, n->dims));
         return false;
     }
-    int k = 0;
+    int k = 0, axes[IR_MAX_DIMS];
     IR_DIMSET_FOREACH(d, n->dims)
-        if (!bind_dim(E, def, p, &t->dims[k++], d, loc))
+        axes[k++] = d;
+    for (k = 0; k < rank; k++) {
+        int first = k;
+        for (int j = 0; j < k && first == k; j++)
+            if (strcmp(t->dims[j].name, t->dims[k].name) == 0)
+                first = j;
+        if (first == k) {
+            if (!bind_dim(E, def, p, &t->dims[k], axes[k], loc))
+                return false;
+        } else if (E->g->dims[axes[k]].root != E->g->dims[axes[first]].root) {
+            /* f32[K, K]: the repeated axis needs the same size. */
+            elab_error(E, loc, "argument '%s' of '%s' must be square in %s, but has dims %s "
+                               "and %s", p->name.name, def->name.name, t->dims[k].name,
+                       elab_dim_origin(E, axes[first]), elab_dim_origin(E, axes[k]));
             return false;
+        }
+    }
     return true;
 }
 

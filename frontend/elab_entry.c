@@ -92,16 +92,17 @@ static value tensor_param(elab *E, const ast_param *p)
     }
     int order[IR_MAX_RANK];
     for (int i = 0; i < t->ndims; i++) {
-        order[i] = entry_dim(E, &t->dims[i], p->name.name);
+        /* A name repeated in one type (a square f32[N, N]) makes the later
+         * axes alias dims N_2, N_3 of N's size: each axis needs a dim of
+         * its own, and index notation tells them apart. */
+        int repeat = 0, first = -1;
+        for (int j = 0; j < i; j++)
+            if (strcmp(t->dims[j].name, t->dims[i].name) == 0)
+                repeat++, first = first < 0 ? j : first;
+        order[i] = repeat ? elab_alias_dim(E, order[first], repeat + 1, t->dims[i].loc)
+                          : entry_dim(E, &t->dims[i], p->name.name);
         if (order[i] < 0)
             return v_err();
-        for (int j = 0; j < i; j++)
-            if (order[j] == order[i]) {
-                elab_error(E, t->dims[i].loc, "dim %s appears twice in the type of '%s': "
-                                              "give each axis its own name", t->dims[i].name,
-                           p->name.name);
-                return v_err();
-            }
     }
     int k = ir_input_add(E->g, p->name.name, IR_IN_TENSOR, param_dtype(t), t->ndims, order,
                          p->name.loc);

@@ -281,6 +281,9 @@ void elab_dim_bind(elab *E, const char *name, int dim, src_loc loc, const char *
 void elab_block(elab *E, const ast_block *b);
 /* Add dim `name` to the graph (or find it). size -1: symbolic. */
 int elab_dim_get(elab *E, const char *name, int64_t size, int root, src_loc loc);
+/* The k-th axis (k >= 2) of a type that repeats dim `base`: an alias dim
+ * named "N_k" with base's size. */
+int elab_alias_dim(elab *E, int base, int k, src_loc loc);
 /* The builder failed: report its message at loc. */
 value elab_ir_fail(elab *E, src_loc loc);
 /* Names that are "close" to `name` among those visible: "did you mean". */
