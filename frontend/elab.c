@@ -32,14 +32,15 @@ static bool already_reported(const diag_set *ds, diag_level lvl, src_loc loc, co
     return false;
 }
 
-static void report(elab *E, diag_level lvl, src_loc loc, const char *fmt, va_list ap)
+static void report(elab *E, diag_level lvl, src_loc loc, const char *fmt, va_list ap,
+                   bool notes)
 {
     strbuf sb;
     sb_init(&sb);
     sb_vprintf(&sb, fmt, ap);
     if (!already_reported(E->ds, lvl, loc, sb_str(&sb))) {
         diag_report(E->ds, lvl, loc, "%s", sb_str(&sb));
-        if (lvl == DIAG_ERROR)
+        if (lvl == DIAG_ERROR && notes)
             for (frame *f = E->top; f && f->caller; f = f->caller)
                 if (!f->checking_arg) /* the error is at the call already */
                     diag_note(E->ds, f->call_loc, "in this call to '%s'", f->def->name.name);
@@ -53,7 +54,7 @@ void elab_error(elab *E, src_loc loc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    report(E, DIAG_ERROR, loc, fmt, ap);
+    report(E, DIAG_ERROR, loc, fmt, ap, true);
     va_end(ap);
 }
 
@@ -61,7 +62,26 @@ void elab_note(elab *E, src_loc loc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    report(E, DIAG_NOTE, loc, fmt, ap);
+    report(E, DIAG_NOTE, loc, fmt, ap, false);
+    va_end(ap);
+}
+
+/* An error about how the user called library code (error("...") in a
+ * library body): said at the outermost call in the user's file, where the
+ * fix is; at loc when the user's own code raised it. */
+void elab_error_at_user(elab *E, src_loc loc, const char *fmt, ...)
+{
+    int user = E->prog->user->file;
+    frame *at = NULL;
+    for (frame *f = E->top; f && f->caller; f = f->caller)
+        if (f->call_loc.file == user)
+            at = f;
+    va_list ap;
+    va_start(ap, fmt);
+    if (loc.file == user || !at)
+        report(E, DIAG_ERROR, loc, fmt, ap, true);
+    else
+        report(E, DIAG_ERROR, at->call_loc, fmt, ap, false);
     va_end(ap);
 }
 
@@ -287,6 +307,9 @@ const char *elab_suggest(elab *E, const char *name, bool want_fn)
 {
     suggester s = {name, NULL, 99};
     if (!want_fn) {
+        static const char *const literals[] = {"true", "false", "none", "inf", "nan"};
+        for (size_t i = 0; i < SUP_ARRAY_LEN(literals); i++)
+            consider(&s, literals[i]);
         for (int i = 0; i < E->top->nvars; i++)
             consider(&s, E->top->vars[i].name);
         frame *df = dim_frame(E);

@@ -175,14 +175,53 @@ static void note_range(elab *E, site *s, site_var *v, int dim, src_loc loc)
 
 static void scan(elab *E, site *s, const ast_expr *e, ir_dimset shadow);
 
+/* Does e mention a (non-shadowed) variable of the site? */
+static bool mentions(site *s, const ast_expr *e, ir_dimset shadow)
+{
+    if (!e)
+        return false;
+    if (e->kind == E_NAME && site_find(s, e->name, shadow))
+        return true;
+    if (mentions(s, e->a, shadow) || mentions(s, e->b, shadow))
+        return true;
+    for (int i = 0; i < e->nitems; i++)
+        if (mentions(s, e->items[i], shadow))
+            return true;
+    for (int i = 0; i < e->nargs; i++)
+        if (mentions(s, e->args[i].value, shadow))
+            return true;
+    return false;
+}
+
+/* The dims of an indexed base, if they can be known before the site's
+ * variables are bound: a name, or an expression that does not use them
+ * (elaborated here and again later: hash-consing makes that the same). */
+static bool base_dims(elab *E, site *s, const ast_expr *base, ir_dimset shadow, ir_dimset *out)
+{
+    value v;
+    if (base->kind == E_NAME) {
+        const binding *b = elab_lookup(E, base->name);
+        if (!b)
+            return false;
+        v = b->v;
+    } else {
+        if (mentions(s, base, shadow))
+            return false;
+        v = elab_expr(E, base);
+    }
+    if (v.kind != V_NODE || v.weak)
+        return false;
+    *out = v.node->dims;
+    return true;
+}
+
 /* x[a, b]: a bare variable of the site at axis k ranges over x's k-th dim. */
 static void scan_index(elab *E, site *s, const ast_expr *e, ir_dimset shadow)
 {
-    const binding *b = e->a->kind == E_NAME ? elab_lookup(E, e->a->name) : NULL;
-    if (b && b->v.kind == V_NODE && !b->v.weak &&
-        ir_dimset_count(b->v.node->dims) == e->nitems) {
+    ir_dimset dims;
+    if (base_dims(E, s, e->a, shadow, &dims) && ir_dimset_count(dims) == e->nitems) {
         int k = 0;
-        IR_DIMSET_FOREACH(d, b->v.node->dims) {
+        IR_DIMSET_FOREACH(d, dims) {
             const ast_expr *it = e->items[k++];
             site_var *v = it->kind == E_NAME ? site_find(s, it->name, shadow) : NULL;
             if (v)

@@ -267,6 +267,7 @@ typedef struct elab {
 /* elab.c */
 void elab_error(elab *E, src_loc loc, const char *fmt, ...) SUP_PRINTF(3, 4);
 void elab_note(elab *E, src_loc loc, const char *fmt, ...) SUP_PRINTF(3, 4);
+void elab_error_at_user(elab *E, src_loc loc, const char *fmt, ...) SUP_PRINTF(3, 4);
 value v_err(void);
 value v_node(ir_node *n);
 value v_weak(ir_node *n);
