@@ -70,6 +70,43 @@ static ir_node *index_node(elab *E, value v, int axis, src_loc loc)
     return v.weak ? elab_weak_to(E, v, DT_I64, loc) : v.node;
 }
 
+/* x indexed by idx[k] on its k-th axis: decide per axis whether to keep,
+ * rename or gather (see the top of the file), renames first, then one
+ * gather for every gathered axis. */
+static ir_node *apply_indices(elab *E, ir_node *x, const int *axes, int rank,
+                              ir_node *const *idx, src_loc loc)
+{
+    ir_dimset gathered = 0, taken = x->dims;
+    int rename_to[IR_MAX_DIMS];
+    for (int k = 0; k < rank; k++) {
+        rename_to[k] = -1;
+        if (idx[k]->op != OP_IOTA)
+            gathered |= ir_dimbit(axes[k]), taken |= idx[k]->dims;
+    }
+    for (int k = 0; k < rank; k++) {
+        if (idx[k]->op != OP_IOTA || idx[k]->attr.dim == axes[k])
+            continue;
+        int d = idx[k]->attr.dim;
+        if (!ir_dimset_has(taken, d) && E->g->dims[d].root == E->g->dims[axes[k]].root)
+            rename_to[k] = d;
+        else
+            gathered |= ir_dimbit(axes[k]);
+        taken |= ir_dimbit(d);
+    }
+    for (int k = 0; k < rank && x; k++)
+        if (rename_to[k] >= 0)
+            x = ir_rename(E->g, x, axes[k], rename_to[k], loc);
+    if (x && gathered) {
+        ir_node *gi[IR_MAX_RANK];
+        int n = 0;
+        for (int k = 0; k < rank; k++)
+            if (ir_dimset_has(gathered, axes[k]) && n < IR_MAX_RANK)
+                gi[n++] = idx[k];
+        x = ir_gather(E->g, x, gathered, gi, loc);
+    }
+    return x;
+}
+
 value elab_index(elab *E, const ast_expr *e)
 {
     value base = elab_expr(E, e->a);
@@ -96,39 +133,7 @@ value elab_index(elab *E, const ast_expr *e)
     }
     if (!ok)
         return v_err();
-    /* Decide per axis: keep, rename, or gather (see the top of the file). */
-    ir_dimset gathered = 0, taken = x->dims;
-    int rename_to[IR_MAX_DIMS];
-    for (int k = 0; k < rank; k++) {
-        rename_to[k] = -1;
-        if (idx[k]->op != OP_IOTA)
-            gathered |= ir_dimbit(axes[k]), taken |= idx[k]->dims;
-    }
-    for (int k = 0; k < rank; k++) {
-        if (idx[k]->op != OP_IOTA)
-            continue;
-        int d = idx[k]->attr.dim;
-        if (d == axes[k])
-            continue;
-        if (!ir_dimset_has(taken, d) && E->g->dims[d].root == E->g->dims[axes[k]].root) {
-            rename_to[k] = d;
-            taken |= ir_dimbit(d);
-        } else {
-            gathered |= ir_dimbit(axes[k]);
-            taken |= ir_dimbit(d);
-        }
-    }
-    for (int k = 0; k < rank && x; k++)
-        if (rename_to[k] >= 0)
-            x = ir_rename(E->g, x, axes[k], rename_to[k], e->loc);
-    if (x && gathered) {
-        ir_node *gi[IR_MAX_RANK];
-        int n = 0;
-        for (int k = 0; k < rank; k++)
-            if (ir_dimset_has(gathered, axes[k]) && n < IR_MAX_RANK)
-                gi[n++] = idx[k];
-        x = ir_gather(E->g, x, gathered, gi, e->loc);
-    }
+    x = apply_indices(E, x, axes, rank, idx, e->loc);
     return x ? v_node(x) : elab_ir_fail(E, e->loc);
 }
 
