@@ -202,8 +202,9 @@ static int demo_check(const cli_args *a, lossc_loss *loss, const ir_graph *fe,
         char ref[64] = "(skipped: too large)";
         if (full_ref)
             snprintf(ref, sizeof ref, "max rel %.2e", ref_rel[i]);
-        printf("  %-14s %-30s max rel %.2e (%lld elements)  %s\n", res[i].input, ref,
-               res[i].fd_max_rel, (long long)res[i].fd_checked, res[i].passed ? "ok" : "FAILED");
+        printf("  %-14s %-30s max rel %.2e (%lld element%s)  %s\n", res[i].input, ref,
+               res[i].fd_max_rel, (long long)res[i].fd_checked, res[i].fd_checked == 1 ? "" : "s",
+               res[i].passed ? "ok" : "FAILED");
     }
     if (rc == CLI_OK)
         printf("  (finite differences on a small instance: %s)\n  %s\n", sb_str(&sd),
