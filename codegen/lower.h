@@ -1,0 +1,206 @@
+/* lower.h - internals of the lowering (lower_*.c), shared by jit.c and aot.c.
+ *
+ * SPMD lowering. Every loop nest vectorizes at most one loop on any path (the
+ * innermost one, W lanes, main part + one masked tail). Every value is
+ * uniform (a scalar, the same for all lanes) or varying (a <W x T> vector);
+ * loop indices of the vectorized loop are "linear" (first lane + 0..W-1) so
+ * that loads and stores can tell contiguous accesses from gathers.
+ *
+ * Hoisting. Every scope (function root, loop, masked tail) has two chains of
+ * blocks: a hoist chain, where pure values computed at this scope's level
+ * go, and a body chain for side effects and child loops; at close the hoist
+ * chain falls into the body. A value is always emitted at the end of the
+ * hoist chain of its *home*: the deepest loop it depends on. So a row-wise
+ * logsumexp needed inside the loop over the row's columns is computed once
+ * per row, before that loop, and constants land at function entry. Loops are
+ * built detached and linked into their parent chain when they close, so a
+ * value discovered while inside a loop can still be placed before it.
+ * Values are memoized per (node, index environment).
+ */
+#ifndef LOSSC_CG_LOWER_H
+#define LOSSC_CG_LOWER_H
+
+#include "codegen/codegen.h"
+#include "passes/fuse.h"
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+
+/* ---- target and module ------------------------------------------------------ */
+
+typedef struct cg_target {
+    char *triple, *cpu, *features;
+    int vector_bits; /* 512 with AVX-512, 256 with AVX2, else 128 */
+} cg_target;
+
+/* Resolve opts (NULL: host) into a target; false with a message. */
+bool cg_target_init(cg_target *t, const cg_options *opts, strbuf *err);
+void cg_target_free(cg_target *t);
+/* A target machine for t (PIC, default code model unless `jit`). */
+LLVMTargetMachineRef cg_target_machine(const cg_target *t, bool jit, strbuf *err);
+/* Run the O3 pipeline on m for tm. */
+bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, strbuf *err);
+
+/* Build the kernel for plan p into module m under `symbol` (external); its
+ * helpers are internal. Returns the kernel function, or NULL with a message. */
+LLVMValueRef cg_lower(LLVMModuleRef m, const cg_target *t, const sched_plan *p,
+                      const char *symbol, strbuf *err);
+
+/* Build plan + module + O3 for one graph (what jit, aot and print share). */
+bool cg_build_module(LLVMContextRef ctx, const cg_target *t, LLVMTargetMachineRef tm,
+                     const ir_graph *const *graphs, const char *const *symbols, int n,
+                     LLVMModuleRef *out, cg_kernel_info *infos, strbuf *err);
+
+/* ---- values -------------------------------------------------------------------- */
+
+enum { CV_UNIFORM, CV_VARYING, CV_LINEAR };
+
+typedef struct cv {
+    LLVMValueRef v;    /* scalar, or <W x T>; for LINEAR the materialized lanes */
+    LLVMValueRef base; /* LINEAR: the first lane (uniform i64) */
+    LLVMValueRef ok;   /* index entries after a gather: in-range predicate, or NULL */
+    uint64_t loops;    /* the enclosing loops (bit k = path position k) it depends on */
+    uint8_t shape;
+    uint8_t dt; /* ir_dtype (i64 for indices) */
+} cv;
+
+static inline bool cv_varies(const cv *x) { return x->shape != CV_UNIFORM; }
+/* Depth of the scope a value lives in: one past its deepest loop. */
+static inline int cv_home(uint64_t loops) { return loops ? 64 - __builtin_clzll(loops) : 0; }
+
+/* ---- scopes ---------------------------------------------------------------------- */
+
+enum { CH_HOIST, CH_BODY };
+enum { SC_ROOT, SC_LOOP, SC_TAIL };
+
+typedef struct cg_scope {
+    int kind;
+    uint32_t gen;
+    LLVMBasicBlockRef tail[2];  /* unterminated ends of the hoist and body chains */
+    LLVMBasicBlockRef body_first;
+    /* loops */
+    int parent_chain;
+    LLVMBasicBlockRef header, latch, exit;
+    LLVMValueRef index, next, lo, hi, step;
+    /* vector state in effect (inherited from enclosing scopes) */
+    LLVMValueRef mask;  /* <W x i1> in a masked tail, else NULL */
+    int vpos;           /* path position of the vectorized loop in effect, or -1 */
+} cg_scope;
+
+typedef struct memo_entry {
+    uint32_t node;
+    int home;
+    uint32_t gen;
+    uint64_t hash;
+    cv *key; /* env entries of the node's dims */
+    cv val;
+} memo_entry;
+
+typedef struct cg_acc cg_acc;
+
+/* One function being emitted. */
+typedef struct cg_fn {
+    LLVMModuleRef mod;
+    LLVMContextRef ctx;
+    LLVMBuilderRef b;
+    LLVMValueRef fn;
+    LLVMBasicBlockRef entry; /* allocas; falls into the root hoist chain */
+    const sched_plan *p;
+    const ir_graph *g;
+    const cg_target *t;
+    int W;
+    cg_scope scopes[66];
+    int depth; /* scopes[0..depth] are open */
+    int cur_chain;
+    uint32_t next_gen;
+    /* per-kernel values (root scope) */
+    LLVMValueRef args, bufs, dims_ptr;
+    LLVMValueRef size[IR_MAX_DIMS]; /* i64 size of every dim */
+    LLVMValueRef *in_ptr;           /* per input: data pointer */
+    LLVMValueRef *out_ptr;          /* per output: data pointer */
+    LLVMValueRef *mat_ptr;          /* per sink: materialized buffer (REDUCE) */
+    LLVMValueRef zero_block;        /* a global of zeros, for masked-off uniform loads */
+    /* memo */
+    memo_entry *memo;
+    size_t nmemo, memo_cap;
+    size_t *memo_table;
+    size_t memo_table_cap;
+    arena mem;
+    strbuf *err;
+    bool failed;
+} cg_fn;
+
+/* Record the first failure (the module is then discarded); lowering goes on
+ * with poison values so callers need no error paths. */
+void cg_fail(cg_fn *f, const char *fmt, ...) SUP_PRINTF(2, 3);
+
+/* lower_scope.c */
+void fn_init(cg_fn *f, LLVMModuleRef m, const cg_target *t, const sched_plan *p,
+             LLVMValueRef fn, strbuf *err);
+void fn_finish(cg_fn *f, LLVMValueRef ret); /* close the root scope; ret NULL: ret void */
+void fn_free(cg_fn *f);
+void at(cg_fn *f, int depth, int chain);    /* position the builder */
+void at_body(cg_fn *f);                     /* the innermost open scope's body */
+/* Open a loop over [lo, hi) from the body or hoist chain of the innermost
+ * scope; `vector`: step W (the main part; follow with scope_open_tail). */
+LLVMValueRef scope_open_loop(cg_fn *f, int chain, LLVMValueRef lo, LLVMValueRef hi,
+                             bool vector, int vpos);
+/* After closing a vector loop: the masked tail for the remaining < W lanes.
+ * Returns the tail's first index. */
+LLVMValueRef scope_open_tail(cg_fn *f, int chain, LLVMValueRef after_main,
+                             LLVMValueRef hi, int vpos);
+void scope_close(cg_fn *f);
+/* Start a new hoist chain after the current root body (a new stage: values
+ * read from buffers written so far may be hoisted only past this point). */
+void scope_rebase_root(cg_fn *f);
+/* Branch from the root body to `err_bb` when cond is true; continue in a new block. */
+void branch_out_if(cg_fn *f, LLVMValueRef cond, LLVMBasicBlockRef err_bb);
+LLVMValueRef entry_alloca(cg_fn *f, LLVMTypeRef ty, const char *name);
+
+memo_entry *memo_find(cg_fn *f, const ir_node *n, const cv *env, uint64_t *hash);
+void memo_put(cg_fn *f, const ir_node *n, const cv *env, uint64_t hash, cv val);
+
+/* lower_expr.c */
+LLVMTypeRef ty_scalar(cg_fn *f, int dt);  /* registers: bool is i1 */
+LLVMTypeRef ty_mem(cg_fn *f, int dt);     /* memory: bool is i8 */
+LLVMTypeRef ty_vec(cg_fn *f, int dt);
+LLVMValueRef splat(cg_fn *f, LLVMValueRef x);
+LLVMValueRef as_vec(cg_fn *f, const cv *x);
+LLVMValueRef i64c(cg_fn *f, int64_t v);
+cv cv_uniform(LLVMValueRef v, int dt, uint64_t loops);
+/* The value of node n at index environment env (indexed by dim id). */
+cv cg_eval(cg_fn *f, const ir_node *n, const cv *env);
+/* Load / store a dense tensor whose memory order is order[0..ndim). */
+cv cg_load(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, const cv *env);
+void cg_store(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim,
+              const cv *env, const cv *val);
+/* target[env] = op(target[env], val) in the innermost body (partial sums). */
+void cg_update(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim,
+               const cv *env, int op, const cv *val);
+/* The index cv of a loop's first element (linear lanes when vectorized). */
+cv cg_loop_index(cg_fn *f, LLVMValueRef first, bool vector, int pos);
+/* Canonical order of a dim set, as a memory order. */
+int dims_order(ir_dimset s, int *order);
+LLVMValueRef call_intrinsic(cg_fn *f, const char *name, LLVMTypeRef *tys, int ntys,
+                            LLVMValueRef *args, int nargs);
+/* Reductions */
+LLVMValueRef red_identity(cg_fn *f, int op, int dt, bool vec);
+LLVMValueRef red_combine(cg_fn *f, int op, int dt, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef red_horizontal(cg_fn *f, int op, int dt, LLVMValueRef v);
+/* Accumulators: a scalar and a vector part, both in allocas (SROA makes them
+ * registers); values accumulate into the part that matches where they are. */
+struct cg_acc {
+    int op, dt;
+    int sdt;           /* dtype of the scalar part (f64 for a wide f32 sum) */
+    LLVMValueRef s, v; /* allocas */
+    int depth;         /* scope the accumulator was started in */
+    bool lanes_are_results; /* started inside a vectorized loop */
+};
+/* wide: a float sum or product keeps its scalar part in f64 (and finishes
+ * in f64 unless the lanes are results): partial results of a chunk. */
+void acc_begin(cg_fn *f, cg_acc *a, int op, int dt, bool wide);
+void acc_add(cg_fn *f, cg_acc *a, const cv *x);
+cv acc_finish(cg_fn *f, cg_acc *a, uint64_t loops);
+void set_reassoc(LLVMValueRef inst);
+
+#endif

@@ -1,0 +1,852 @@
+/* lower_expr.c - one IR node at one index environment -> LLVM values.
+ *
+ * The semantics are ir/interp.c's, op for op (it is the definition): Python
+ * // and % with integer division by zero giving 0, NaN-propagating min and
+ * max, stable softplus and sigmoid, casts from float to int truncating (and
+ * 0 for inf and NaN), bool stored as one byte. Nothing here may be undefined
+ * behaviour in LLVM's sense: no sdiv by 0 or INT_MIN / -1, no fptosi out of
+ * range, no out-of-bounds load even for an index a range check will reject.
+ */
+#include "codegen/lower.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- types and small helpers ----------------------------------------------------- */
+
+LLVMTypeRef ty_scalar(cg_fn *f, int dt)
+{
+    switch (dt) {
+    case DT_BOOL: return LLVMInt1TypeInContext(f->ctx);
+    case DT_I32: return LLVMInt32TypeInContext(f->ctx);
+    case DT_I64: return LLVMInt64TypeInContext(f->ctx);
+    case DT_F32: return LLVMFloatTypeInContext(f->ctx);
+    default: return LLVMDoubleTypeInContext(f->ctx);
+    }
+}
+
+LLVMTypeRef ty_mem(cg_fn *f, int dt)
+{
+    return dt == DT_BOOL ? LLVMInt8TypeInContext(f->ctx) : ty_scalar(f, dt);
+}
+
+LLVMTypeRef ty_vec(cg_fn *f, int dt) { return LLVMVectorType(ty_scalar(f, dt), (unsigned)f->W); }
+
+LLVMValueRef i64c(cg_fn *f, int64_t v)
+{
+    return LLVMConstInt(LLVMInt64TypeInContext(f->ctx), (unsigned long long)v, 1);
+}
+
+LLVMValueRef splat(cg_fn *f, LLVMValueRef x)
+{
+    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(x), (unsigned)f->W);
+    if (LLVMIsConstant(x)) {
+        LLVMValueRef e[64];
+        for (int i = 0; i < f->W; i++)
+            e[i] = x;
+        return LLVMConstVector(e, (unsigned)f->W);
+    }
+    LLVMValueRef v = LLVMBuildInsertElement(f->b, LLVMGetPoison(vt), x,
+                                            LLVMConstInt(LLVMInt32TypeInContext(f->ctx), 0, 0), "");
+    LLVMValueRef zero = LLVMConstNull(LLVMVectorType(LLVMInt32TypeInContext(f->ctx),
+                                                     (unsigned)f->W));
+    return LLVMBuildShuffleVector(f->b, v, LLVMGetPoison(vt), zero, "splat");
+}
+
+LLVMValueRef as_vec(cg_fn *f, const cv *x) { return cv_varies(x) ? x->v : splat(f, x->v); }
+
+cv cv_uniform(LLVMValueRef v, int dt, uint64_t loops)
+{
+    return (cv){.v = v, .shape = CV_UNIFORM, .dt = (uint8_t)dt, .loops = loops};
+}
+
+static LLVMValueRef cfloat(cg_fn *f, int dt, double v, bool vec)
+{
+    LLVMValueRef c = LLVMConstReal(ty_scalar(f, dt), v);
+    return vec ? splat(f, c) : c;
+}
+
+static LLVMValueRef cint(cg_fn *f, int dt, int64_t v, bool vec)
+{
+    LLVMValueRef c = LLVMConstInt(ty_scalar(f, dt), (unsigned long long)v, 1);
+    return vec ? splat(f, c) : c;
+}
+
+static LLVMValueRef cnum(cg_fn *f, int dt, double v, bool vec)
+{
+    return ir_dtype_is_float((ir_dtype)dt) ? cfloat(f, dt, v, vec) : cint(f, dt, (int64_t)v, vec);
+}
+
+static bool is_vec(LLVMValueRef v) { return LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind; }
+
+static void set_contract(LLVMValueRef inst)
+{
+    if (LLVMIsAInstruction(inst) && LLVMCanValueUseFastMathFlags(inst))
+        LLVMSetFastMathFlags(inst, LLVMFastMathAllowContract);
+}
+
+void set_reassoc(LLVMValueRef inst)
+{
+    if (LLVMIsAInstruction(inst) && LLVMCanValueUseFastMathFlags(inst))
+        LLVMSetFastMathFlags(inst, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);
+}
+
+LLVMValueRef call_intrinsic(cg_fn *f, const char *name, LLVMTypeRef *tys, int ntys,
+                            LLVMValueRef *args, int nargs)
+{
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    if (!id) {
+        cg_fail(f, "codegen: LLVM has no intrinsic %s", name);
+        return LLVMGetPoison(tys[0]);
+    }
+    LLVMValueRef decl = LLVMGetIntrinsicDeclaration(f->mod, id, tys, (size_t)ntys);
+    LLVMTypeRef fty = LLVMIntrinsicGetType(f->ctx, id, tys, (size_t)ntys);
+    return LLVMBuildCall2(f->b, fty, decl, args, (unsigned)nargs, "");
+}
+
+static LLVMValueRef intrin1(cg_fn *f, const char *name, LLVMValueRef x)
+{
+    LLVMTypeRef t = LLVMTypeOf(x);
+    return call_intrinsic(f, name, &t, 1, &x, 1);
+}
+
+static LLVMValueRef intrin2(cg_fn *f, const char *name, LLVMValueRef x, LLVMValueRef y)
+{
+    LLVMTypeRef t = LLVMTypeOf(x);
+    LLVMValueRef a[2] = {x, y};
+    return call_intrinsic(f, name, &t, 1, a, 2);
+}
+
+/* A libm function applied lane by lane (the fallback until vmath lands). */
+static LLVMValueRef libm_call(cg_fn *f, const char *name32, const char *name64, int dt,
+                              LLVMValueRef x)
+{
+    LLVMTypeRef t = ty_scalar(f, dt);
+    const char *name = dt == DT_F32 ? name32 : name64;
+    LLVMTypeRef fty = LLVMFunctionType(t, &t, 1, 0);
+    LLVMValueRef fn = LLVMGetNamedFunction(f->mod, name);
+    if (!fn)
+        fn = LLVMAddFunction(f->mod, name, fty);
+    if (!is_vec(x))
+        return LLVMBuildCall2(f->b, fty, fn, &x, 1, "");
+    LLVMValueRef r = LLVMGetPoison(LLVMTypeOf(x));
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(f->ctx);
+    for (int i = 0; i < f->W; i++) {
+        LLVMValueRef lane = LLVMConstInt(i32, (unsigned long long)i, 0);
+        LLVMValueRef e = LLVMBuildExtractElement(f->b, x, lane, "");
+        e = LLVMBuildCall2(f->b, fty, fn, &e, 1, "");
+        r = LLVMBuildInsertElement(f->b, r, e, lane, "");
+    }
+    return r;
+}
+
+static LLVMValueRef fcmp(cg_fn *f, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildFCmp(f->b, p, a, b, "");
+}
+
+static LLVMValueRef icmp(cg_fn *f, LLVMIntPredicate p, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildICmp(f->b, p, a, b, "");
+}
+
+static LLVMValueRef sel(cg_fn *f, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildSelect(f->b, c, a, b, "");
+}
+
+/* ---- transcendental functions: the one place that knows how ---------------------- */
+
+/* Every exp/log/... goes through here, so that switching to codegen/vmath.c
+ * (vectorized, with stated ulp bounds) is a change of this function only.
+ * Until then: LLVM intrinsics and libm, lane by lane. */
+static LLVMValueRef cg_math(cg_fn *f, int op, int dt, LLVMValueRef x)
+{
+    bool vec = is_vec(x);
+    switch (op) {
+    case OP_EXP: return intrin1(f, "llvm.exp", x);
+    case OP_LOG: return intrin1(f, "llvm.log", x);
+    case OP_EXPM1: return libm_call(f, "expm1f", "expm1", dt, x);
+    case OP_LOG1P: return libm_call(f, "log1pf", "log1p", dt, x);
+    case OP_TANH: return libm_call(f, "tanhf", "tanh", dt, x);
+    case OP_SIGMOID: {
+        /* x >= 0: 1 / (1 + e^-x); else e^x / (1 + e^x): both from e = e^-|x| */
+        LLVMValueRef e = cg_math(f, OP_EXP, dt, LLVMBuildFNeg(f->b, intrin1(f, "llvm.fabs", x), ""));
+        LLVMValueRef r = LLVMBuildFDiv(f->b, cfloat(f, dt, 1, vec),
+                                       LLVMBuildFAdd(f->b, cfloat(f, dt, 1, vec), e, ""), "");
+        return sel(f, fcmp(f, LLVMRealOGE, x, cfloat(f, dt, 0, vec)), r,
+                   LLVMBuildFMul(f->b, e, r, ""));
+    }
+    case OP_SOFTPLUS: {
+        /* log1p(e^-|x|) + max(x, 0) */
+        LLVMValueRef e = cg_math(f, OP_EXP, dt, LLVMBuildFNeg(f->b, intrin1(f, "llvm.fabs", x), ""));
+        LLVMValueRef zero = cfloat(f, dt, 0, vec);
+        LLVMValueRef pos = sel(f, fcmp(f, LLVMRealOGT, x, zero), x, zero);
+        return LLVMBuildFAdd(f->b, cg_math(f, OP_LOG1P, dt, e), pos, "");
+    }
+    default:
+        cg_fail(f, "codegen: cg_math has no rule for '%s'", ir_op_name(op));
+        return LLVMGetPoison(LLVMTypeOf(x));
+    }
+}
+
+/* ---- elementwise semantics ------------------------------------------------------------ */
+
+static LLVMValueRef emit_cast(cg_fn *f, LLVMValueRef x, int from, int to, bool vec)
+{
+    if (from == to)
+        return x;
+    LLVMTypeRef t = vec ? ty_vec(f, to) : ty_scalar(f, to);
+    bool ff = ir_dtype_is_float((ir_dtype)from), tf = ir_dtype_is_float((ir_dtype)to);
+    if (from == DT_BOOL)
+        return tf ? LLVMBuildUIToFP(f->b, x, t, "") : LLVMBuildZExt(f->b, x, t, "");
+    if (to == DT_BOOL)
+        return ff ? fcmp(f, LLVMRealUNE, x, cfloat(f, from, 0, vec))
+                  : icmp(f, LLVMIntNE, x, cint(f, from, 0, vec));
+    if (!ff && !tf)
+        return LLVMBuildIntCast2(f->b, x, t, 1, "");
+    if (!ff)
+        return LLVMBuildSIToFP(f->b, x, t, "");
+    if (tf)
+        return LLVMBuildFPCast(f->b, x, t, "");
+    /* float -> int: truncate, saturating; inf and NaN give 0 */
+    LLVMTypeRef tys[2] = {t, LLVMTypeOf(x)};
+    LLVMValueRef r = call_intrinsic(f, "llvm.fptosi.sat", tys, 2, &x, 1);
+    LLVMValueRef fin = fcmp(f, LLVMRealOLT, intrin1(f, "llvm.fabs", x),
+                            cfloat(f, from, INFINITY, vec));
+    return sel(f, fin, r, cint(f, to, 0, vec));
+}
+
+static LLVMValueRef nan_minmax(cg_fn *f, bool is_max, int dt, LLVMValueRef a, LLVMValueRef b)
+{
+    if (!ir_dtype_is_float((ir_dtype)dt))
+        return sel(f, icmp(f, is_max ? LLVMIntSGT : LLVMIntSLT, a, b), a, b);
+    LLVMValueRef r = sel(f, fcmp(f, is_max ? LLVMRealOGT : LLVMRealOLT, a, b), a, b);
+    return sel(f, fcmp(f, LLVMRealUNO, a, a), a, r); /* a NaN wins too */
+}
+
+/* Python // and % on integers; b == 0 gives 0, and b == -1 is done without
+ * the sdiv that would overflow for the most negative a. */
+static LLVMValueRef int_divmod(cg_fn *f, bool is_mod, int dt, LLVMValueRef a, LLVMValueRef b,
+                               bool vec)
+{
+    LLVMValueRef zero = cint(f, dt, 0, vec), one = cint(f, dt, 1, vec);
+    LLVMValueRef bz = icmp(f, LLVMIntEQ, b, zero);
+    LLVMValueRef bm1 = icmp(f, LLVMIntEQ, b, cint(f, dt, -1, vec));
+    LLVMValueRef sb = sel(f, LLVMBuildOr(f->b, bz, bm1, ""), one, b);
+    LLVMValueRef r = LLVMBuildSRem(f->b, a, sb, "");
+    LLVMValueRef adj = LLVMBuildAnd(f->b, icmp(f, LLVMIntNE, r, zero),
+                                    LLVMBuildXor(f->b, icmp(f, LLVMIntSLT, r, zero),
+                                                 icmp(f, LLVMIntSLT, sb, zero), ""), "");
+    LLVMValueRef special = LLVMBuildOr(f->b, bz, bm1, "");
+    if (is_mod) {
+        r = sel(f, adj, LLVMBuildAdd(f->b, r, b, ""), r);
+        return sel(f, special, zero, r);
+    }
+    LLVMValueRef q = LLVMBuildSDiv(f->b, a, sb, "");
+    q = LLVMBuildSub(f->b, q, LLVMBuildZExt(f->b, adj, LLVMTypeOf(q), ""), "");
+    q = sel(f, bm1, LLVMBuildSub(f->b, zero, a, ""), q);
+    return sel(f, bz, zero, q);
+}
+
+/* Integer power as the interpreter defines it: through double pow, and for a
+ * negative exponent 1 if the base is 1, else 0. */
+static LLVMValueRef int_pow(cg_fn *f, int dt, LLVMValueRef a, LLVMValueRef b, bool vec)
+{
+    LLVMValueRef fa = emit_cast(f, a, dt, DT_F64, vec), fb = emit_cast(f, b, dt, DT_F64, vec);
+    LLVMValueRef p = emit_cast(f, intrin2(f, "llvm.pow", fa, fb), DT_F64, dt, vec);
+    LLVMValueRef neg = sel(f, icmp(f, LLVMIntEQ, a, cint(f, dt, 1, vec)), cint(f, dt, 1, vec),
+                           cint(f, dt, 0, vec));
+    return sel(f, icmp(f, LLVMIntSLT, b, cint(f, dt, 0, vec)), neg, p);
+}
+
+static LLVMValueRef emit_unary(cg_fn *f, int op, int dt, LLVMValueRef x, bool vec)
+{
+    bool fl = ir_dtype_is_float((ir_dtype)dt);
+    LLVMValueRef zero = cnum(f, dt, 0, vec);
+    switch (op) {
+    case OP_NEG: return fl ? LLVMBuildFNeg(f->b, x, "") : LLVMBuildSub(f->b, zero, x, "");
+    case OP_ABS:
+        return fl ? intrin1(f, "llvm.fabs", x)
+                  : sel(f, icmp(f, LLVMIntSLT, x, zero), LLVMBuildSub(f->b, zero, x, ""), x);
+    case OP_SIGN:
+        if (fl) /* sign(0) and sign(NaN) are x itself */
+            return sel(f, fcmp(f, LLVMRealOGT, x, zero), cfloat(f, dt, 1, vec),
+                       sel(f, fcmp(f, LLVMRealOLT, x, zero), cfloat(f, dt, -1, vec), x));
+        return sel(f, icmp(f, LLVMIntSGT, x, zero), cint(f, dt, 1, vec),
+                   sel(f, icmp(f, LLVMIntSLT, x, zero), cint(f, dt, -1, vec), zero));
+    case OP_RELU:
+        if (fl) /* NaN stays NaN */
+            return sel(f, LLVMBuildOr(f->b, fcmp(f, LLVMRealOGT, x, zero),
+                                      fcmp(f, LLVMRealUNO, x, x), ""), x, zero);
+        return sel(f, icmp(f, LLVMIntSGT, x, zero), x, zero);
+    case OP_FLOOR: return intrin1(f, "llvm.floor", x);
+    case OP_CEIL: return intrin1(f, "llvm.ceil", x);
+    case OP_SQRT: return intrin1(f, "llvm.sqrt", x);
+    case OP_RSQRT:
+        return LLVMBuildFDiv(f->b, cfloat(f, dt, 1, vec), intrin1(f, "llvm.sqrt", x), "");
+    case OP_EXP:
+    case OP_EXPM1:
+    case OP_LOG:
+    case OP_LOG1P:
+    case OP_TANH:
+    case OP_SIGMOID:
+    case OP_SOFTPLUS: return cg_math(f, op, dt, x);
+    case OP_ISFINITE:
+        return fcmp(f, LLVMRealOLT, intrin1(f, "llvm.fabs", x), cfloat(f, dt, INFINITY, vec));
+    case OP_NOT: return LLVMBuildNot(f->b, x, "");
+    default:
+        cg_fail(f, "codegen: no unary rule for '%s'", ir_op_name(op));
+        return LLVMGetPoison(LLVMTypeOf(x));
+    }
+}
+
+static LLVMValueRef emit_binary(cg_fn *f, int op, int dt, LLVMValueRef a, LLVMValueRef b,
+                                bool vec)
+{
+    bool fl = ir_dtype_is_float((ir_dtype)dt);
+    LLVMValueRef r;
+    switch (op) {
+    case OP_ADD: r = fl ? LLVMBuildFAdd(f->b, a, b, "") : LLVMBuildAdd(f->b, a, b, ""); break;
+    case OP_SUB: r = fl ? LLVMBuildFSub(f->b, a, b, "") : LLVMBuildSub(f->b, a, b, ""); break;
+    case OP_MUL: r = fl ? LLVMBuildFMul(f->b, a, b, "") : LLVMBuildMul(f->b, a, b, ""); break;
+    case OP_DIV: r = LLVMBuildFDiv(f->b, a, b, ""); break;
+    case OP_FLOORDIV:
+        if (fl)
+            return intrin1(f, "llvm.floor", LLVMBuildFDiv(f->b, a, b, ""));
+        return int_divmod(f, false, dt, a, b, vec);
+    case OP_MOD:
+        if (fl) { /* fmod, then the sign of the divisor */
+            LLVMValueRef m = LLVMBuildFRem(f->b, a, b, ""), zero = cfloat(f, dt, 0, vec);
+            LLVMValueRef adj = LLVMBuildAnd(f->b, fcmp(f, LLVMRealUNE, m, zero),
+                                            LLVMBuildXor(f->b, fcmp(f, LLVMRealOLT, m, zero),
+                                                         fcmp(f, LLVMRealOLT, b, zero), ""), "");
+            return sel(f, adj, LLVMBuildFAdd(f->b, m, b, ""), m);
+        }
+        return int_divmod(f, true, dt, a, b, vec);
+    case OP_POW: return fl ? intrin2(f, "llvm.pow", a, b) : int_pow(f, dt, a, b, vec);
+    case OP_MIN: return nan_minmax(f, false, dt, a, b);
+    case OP_MAX: return nan_minmax(f, true, dt, a, b);
+    case OP_LT: return fl ? fcmp(f, LLVMRealOLT, a, b) : icmp(f, LLVMIntSLT, a, b);
+    case OP_LE: return fl ? fcmp(f, LLVMRealOLE, a, b) : icmp(f, LLVMIntSLE, a, b);
+    case OP_GT: return fl ? fcmp(f, LLVMRealOGT, a, b) : icmp(f, LLVMIntSGT, a, b);
+    case OP_GE: return fl ? fcmp(f, LLVMRealOGE, a, b) : icmp(f, LLVMIntSGE, a, b);
+    case OP_EQ: return fl ? fcmp(f, LLVMRealOEQ, a, b) : icmp(f, LLVMIntEQ, a, b);
+    case OP_NE: return fl ? fcmp(f, LLVMRealUNE, a, b) : icmp(f, LLVMIntNE, a, b);
+    case OP_AND: return LLVMBuildAnd(f->b, a, b, "");
+    case OP_OR: return LLVMBuildOr(f->b, a, b, "");
+    default:
+        cg_fail(f, "codegen: no binary rule for '%s'", ir_op_name(op));
+        return LLVMGetPoison(LLVMTypeOf(a));
+    }
+    set_contract(r);
+    return r;
+}
+
+static cv eval_elem(cg_fn *f, const ir_node *n, const cv *env)
+{
+    cv a[3];
+    uint64_t loops = 0;
+    bool vec = false;
+    for (int i = 0; i < n->nops; i++) {
+        a[i] = cg_eval(f, n->ops[i], env);
+        loops |= a[i].loops;
+        vec |= cv_varies(&a[i]);
+    }
+    at(f, cv_home(loops), CH_HOIST);
+    LLVMValueRef x[3];
+    for (int i = 0; i < n->nops; i++)
+        x[i] = vec ? as_vec(f, &a[i]) : a[i].v;
+    int odt = n->ops[0]->dtype;
+    LLVMValueRef v;
+    if (n->op == OP_WHERE)
+        v = sel(f, x[0], x[1], x[2]);
+    else if (n->op == OP_CAST)
+        v = emit_cast(f, x[0], odt, n->dtype, vec);
+    else if (n->nops == 1)
+        v = emit_unary(f, n->op, odt, x[0], vec);
+    else
+        v = emit_binary(f, n->op, odt, x[0], x[1], vec);
+    return (cv){.v = v, .shape = vec ? CV_VARYING : CV_UNIFORM, .dt = n->dtype, .loops = loops};
+}
+
+/* ---- memory -------------------------------------------------------------------------- */
+
+int dims_order(ir_dimset s, int *order)
+{
+    int n = 0;
+    IR_DIMSET_FOREACH(d, s)
+        order[n++] = d;
+    return n;
+}
+
+typedef struct access {
+    int kind; /* 0 scalar, 1 contiguous vector, 2 gather/scatter */
+    LLVMValueRef ptr; /* scalar or vector of pointers */
+    LLVMValueRef ok;  /* uniform or varying predicate, or NULL */
+    bool ok_varies;
+} access;
+
+static LLVMValueRef and_ok(cg_fn *f, LLVMValueRef a, LLVMValueRef b)
+{
+    if (!a)
+        return b;
+    if (!b)
+        return a;
+    if (is_vec(a) != is_vec(b)) {
+        if (!is_vec(a))
+            a = splat(f, a);
+        else
+            b = splat(f, b);
+    }
+    return LLVMBuildAnd(f->b, a, b, "");
+}
+
+/* Address of element env in a dense tensor of memory order `order`. The
+ * builder must be at the access's home. */
+static access address(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim,
+                      const cv *env)
+{
+    access a = {0};
+    LLVMTypeRef et = ty_mem(f, dt), i64 = LLVMInt64TypeInContext(f->ctx);
+    bool varying = false, linear_inner = ndim > 0 && env[order[ndim - 1]].shape == CV_LINEAR;
+    for (int k = 0; k < ndim; k++) {
+        const cv *ix = &env[order[k]];
+        if (cv_varies(ix) && !(k == ndim - 1 && linear_inner))
+            varying = true;
+        if (ix->ok)
+            a.ok = and_ok(f, a.ok, ix->ok);
+    }
+    a.ok_varies = a.ok && is_vec(a.ok);
+    a.kind = varying || a.ok_varies ? 2 : linear_inner ? 1 : 0;
+    /* offsets: strides from the inner end */
+    LLVMValueRef off = a.kind == 2 ? splat(f, LLVMConstInt(i64, 0, 0)) : LLVMConstInt(i64, 0, 0);
+    LLVMValueRef stride = LLVMConstInt(i64, 1, 0);
+    for (int k = ndim - 1; k >= 0; k--) {
+        const cv *ix = &env[order[k]];
+        LLVMValueRef term;
+        if (a.kind == 2)
+            term = LLVMBuildMul(f->b, as_vec(f, ix), splat(f, stride), "");
+        else
+            term = LLVMBuildMul(f->b, ix->shape == CV_LINEAR ? ix->base : ix->v, stride, "");
+        off = LLVMBuildAdd(f->b, off, term, "");
+        if (k > 0)
+            stride = LLVMBuildMul(f->b, stride, f->size[order[k]], "");
+    }
+    a.ptr = LLVMBuildGEP2(f->b, et, base, &off, 1, "");
+    if (a.ok && !a.ok_varies) /* a rejected uniform index reads zeros instead */
+        a.ptr = sel(f, a.ok, a.ptr, f->zero_block);
+    return a;
+}
+
+static LLVMValueRef all_true(cg_fn *f)
+{
+    return splat(f, LLVMConstInt(LLVMInt1TypeInContext(f->ctx), 1, 0));
+}
+
+cv cg_load(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, const cv *env)
+{
+    uint64_t loops = 0;
+    for (int k = 0; k < ndim; k++)
+        loops |= env[order[k]].loops;
+    int home = cv_home(loops);
+    at(f, home, CH_HOIST);
+    access a = address(f, base, dt, order, ndim, env);
+    LLVMTypeRef et = ty_mem(f, dt), vt = LLVMVectorType(et, (unsigned)f->W);
+    LLVMTypeRef ptr = LLVMPointerTypeInContext(f->ctx, 0);
+    unsigned align = (unsigned)ir_dtype_size((ir_dtype)dt);
+    LLVMValueRef mask = f->scopes[home].mask, v;
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(f->ctx);
+    if (a.kind == 0) {
+        v = LLVMBuildLoad2(f->b, et, a.ptr, "");
+        LLVMSetAlignment(v, align);
+    } else if (a.kind == 1 && !mask) {
+        v = LLVMBuildLoad2(f->b, vt, a.ptr, "");
+        LLVMSetAlignment(v, align);
+    } else if (a.kind == 1) {
+        LLVMTypeRef tys[2] = {vt, ptr};
+        LLVMValueRef args[4] = {a.ptr, LLVMConstInt(i32, align, 0), mask, LLVMConstNull(vt)};
+        v = call_intrinsic(f, "llvm.masked.load", tys, 2, args, 4);
+    } else {
+        LLVMValueRef m = and_ok(f, mask, a.ok_varies ? a.ok : NULL);
+        LLVMTypeRef tys[2] = {vt, LLVMVectorType(ptr, (unsigned)f->W)};
+        LLVMValueRef args[4] = {a.ptr, LLVMConstInt(i32, align, 0), m ? m : all_true(f),
+                                LLVMConstNull(vt)};
+        v = call_intrinsic(f, "llvm.masked.gather", tys, 2, args, 4);
+    }
+    if (dt == DT_BOOL)
+        v = LLVMBuildICmp(f->b, LLVMIntNE, v, LLVMConstNull(LLVMTypeOf(v)), "");
+    return (cv){.v = v, .shape = a.kind ? CV_VARYING : CV_UNIFORM, .dt = (uint8_t)dt,
+                .loops = loops};
+}
+
+void cg_store(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, const cv *env,
+              const cv *val)
+{
+    at_body(f);
+    access a = address(f, base, dt, order, ndim, env);
+    LLVMTypeRef et = ty_mem(f, dt), vt = LLVMVectorType(et, (unsigned)f->W);
+    LLVMTypeRef ptr = LLVMPointerTypeInContext(f->ctx, 0), i32 = LLVMInt32TypeInContext(f->ctx);
+    unsigned align = (unsigned)ir_dtype_size((ir_dtype)dt);
+    LLVMValueRef mask = f->scopes[f->depth].mask;
+    LLVMValueRef v = a.kind ? as_vec(f, val) : val->v;
+    if (a.kind == 0 && cv_varies(val)) { /* cannot happen for a sink's own indices */
+        cg_fail(f, "codegen: internal: varying value stored at a uniform index");
+        return;
+    }
+    if (dt == DT_BOOL)
+        v = LLVMBuildZExt(f->b, v, a.kind ? vt : et, "");
+    if (a.kind == 0) {
+        LLVMSetAlignment(LLVMBuildStore(f->b, v, a.ptr), align);
+    } else if (a.kind == 1 && !mask) {
+        LLVMSetAlignment(LLVMBuildStore(f->b, v, a.ptr), align);
+    } else if (a.kind == 1) {
+        LLVMTypeRef tys[2] = {vt, ptr};
+        LLVMValueRef args[4] = {v, a.ptr, LLVMConstInt(i32, align, 0), mask};
+        call_intrinsic(f, "llvm.masked.store", tys, 2, args, 4);
+    } else {
+        LLVMTypeRef tys[2] = {vt, LLVMVectorType(ptr, (unsigned)f->W)};
+        LLVMValueRef args[4] = {v, a.ptr, LLVMConstInt(i32, align, 0), mask ? mask : all_true(f)};
+        call_intrinsic(f, "llvm.masked.scatter", tys, 2, args, 4);
+    }
+}
+
+/* ---- reductions ------------------------------------------------------------------------- */
+
+LLVMValueRef red_identity(cg_fn *f, int op, int dt, bool vec)
+{
+    bool fl = ir_dtype_is_float((ir_dtype)dt);
+    switch (op) {
+    case OP_SUM: return cnum(f, dt, 0, vec);
+    case OP_PROD: return cnum(f, dt, 1, vec);
+    case OP_RMAX:
+        return fl ? cfloat(f, dt, -INFINITY, vec)
+                  : cint(f, dt, dt == DT_I32 ? INT32_MIN : INT64_MIN, vec);
+    case OP_RMIN:
+        return fl ? cfloat(f, dt, INFINITY, vec)
+                  : cint(f, dt, dt == DT_I32 ? INT32_MAX : INT64_MAX, vec);
+    default:
+        cg_fail(f, "codegen: '%s' is not a fold", ir_op_name(op));
+        return LLVMGetPoison(vec ? ty_vec(f, dt) : ty_scalar(f, dt));
+    }
+}
+
+LLVMValueRef red_combine(cg_fn *f, int op, int dt, LLVMValueRef a, LLVMValueRef b)
+{
+    bool fl = ir_dtype_is_float((ir_dtype)dt);
+    LLVMValueRef r;
+    switch (op) {
+    case OP_SUM: r = fl ? LLVMBuildFAdd(f->b, a, b, "") : LLVMBuildAdd(f->b, a, b, ""); break;
+    case OP_PROD: r = fl ? LLVMBuildFMul(f->b, a, b, "") : LLVMBuildMul(f->b, a, b, ""); break;
+    case OP_RMAX: return nan_minmax(f, true, dt, a, b);
+    case OP_RMIN: return nan_minmax(f, false, dt, a, b);
+    default:
+        cg_fail(f, "codegen: '%s' is not a fold", ir_op_name(op));
+        return LLVMGetPoison(LLVMTypeOf(a));
+    }
+    set_reassoc(r);
+    return r;
+}
+
+/* Fold the lanes of v in a fixed tree order (halves, then quarters, ...). */
+LLVMValueRef red_horizontal(cg_fn *f, int op, int dt, LLVMValueRef v)
+{
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(f->ctx);
+    for (int w = f->W / 2; w >= 1; w /= 2) {
+        LLVMValueRef lo[64], hi[64];
+        for (int i = 0; i < w; i++) {
+            lo[i] = LLVMConstInt(i32, (unsigned long long)i, 0);
+            hi[i] = LLVMConstInt(i32, (unsigned long long)(i + w), 0);
+        }
+        LLVMValueRef a = LLVMBuildShuffleVector(f->b, v, LLVMGetPoison(LLVMTypeOf(v)),
+                                                LLVMConstVector(lo, (unsigned)w), "");
+        LLVMValueRef b = LLVMBuildShuffleVector(f->b, v, LLVMGetPoison(LLVMTypeOf(v)),
+                                                LLVMConstVector(hi, (unsigned)w), "");
+        v = red_combine(f, op, dt, a, b);
+    }
+    return LLVMBuildExtractElement(f->b, v, LLVMConstInt(i32, 0, 0), "");
+}
+
+void acc_begin(cg_fn *f, cg_acc *a, int op, int dt, bool wide)
+{
+    a->op = op;
+    a->dt = dt;
+    a->sdt = wide && dt == DT_F32 && (op == OP_SUM || op == OP_PROD) ? DT_F64 : dt;
+    a->depth = f->depth;
+    a->lanes_are_results = f->scopes[f->depth].vpos >= 0;
+    a->s = entry_alloca(f, ty_scalar(f, a->sdt), "acc");
+    a->v = entry_alloca(f, ty_vec(f, dt), "vacc");
+    LLVMBuildStore(f->b, red_identity(f, op, a->sdt, false), a->s);
+    LLVMBuildStore(f->b, red_identity(f, op, dt, true), a->v);
+}
+
+void acc_add(cg_fn *f, cg_acc *a, const cv *x)
+{
+    const cg_scope *s = &f->scopes[f->depth];
+    if (s->vpos >= 0) {
+        LLVMValueRef v = as_vec(f, x);
+        if (s->mask)
+            v = sel(f, s->mask, v, red_identity(f, a->op, a->dt, true));
+        LLVMValueRef old = LLVMBuildLoad2(f->b, ty_vec(f, a->dt), a->v, "");
+        LLVMBuildStore(f->b, red_combine(f, a->op, a->dt, old, v), a->v);
+    } else {
+        LLVMValueRef old = LLVMBuildLoad2(f->b, ty_scalar(f, a->sdt), a->s, "");
+        LLVMValueRef v = emit_cast(f, x->v, a->dt, a->sdt, false);
+        LLVMBuildStore(f->b, red_combine(f, a->op, a->sdt, old, v), a->s);
+    }
+}
+
+cv acc_finish(cg_fn *f, cg_acc *a, uint64_t loops)
+{
+    LLVMValueRef s = LLVMBuildLoad2(f->b, ty_scalar(f, a->sdt), a->s, "");
+    LLVMValueRef v = LLVMBuildLoad2(f->b, ty_vec(f, a->dt), a->v, "");
+    if (a->lanes_are_results) {
+        s = emit_cast(f, s, a->sdt, a->dt, false);
+        return (cv){.v = red_combine(f, a->op, a->dt, v, splat(f, s)), .shape = CV_VARYING,
+                    .dt = (uint8_t)a->dt, .loops = loops};
+    }
+    LLVMValueRef h = emit_cast(f, red_horizontal(f, a->op, a->dt, v), a->dt, a->sdt, false);
+    return cv_uniform(red_combine(f, a->op, a->sdt, h, s), a->sdt, loops);
+}
+
+/* ---- structure, gathers, reductions ----------------------------------------------------- */
+
+static cv loop_index(cg_fn *f, LLVMValueRef first, bool vector, int pos)
+{
+    cv ix = {.base = first, .dt = DT_I64, .loops = (uint64_t)1 << pos};
+    if (!vector) {
+        ix.v = first;
+        ix.shape = CV_UNIFORM;
+        return ix;
+    }
+    LLVMTypeRef i64 = LLVMInt64TypeInContext(f->ctx);
+    LLVMValueRef lanes[64];
+    for (int i = 0; i < f->W; i++)
+        lanes[i] = LLVMConstInt(i64, (unsigned long long)i, 0);
+    ix.v = LLVMBuildAdd(f->b, splat(f, first), LLVMConstVector(lanes, (unsigned)f->W), "lanes");
+    ix.shape = CV_LINEAR;
+    return ix;
+}
+
+cv cg_loop_index(cg_fn *f, LLVMValueRef first, bool vector, int pos)
+{
+    at(f, f->depth, CH_HOIST);
+    return loop_index(f, first, vector, pos);
+}
+
+static void sched_env_of(const cv *env, ir_dimset dims, sched_env *s)
+{
+    memset(s, 0, sizeof *s);
+    IR_DIMSET_FOREACH(d, dims)
+        s->loops[d] = env[d].loops;
+}
+
+/* An inline reduction: its loops open at the end of the hoist chain of scope
+ * `home` (the deepest loop its result depends on). The scopes currently open
+ * deeper than home are set aside while it is built. */
+static cv eval_inline_reduce(cg_fn *f, const ir_node *r, const cv *env, int home)
+{
+    int saved_depth = f->depth, nsaved = f->depth - home;
+    cg_scope *saved = nsaved ? sup_malloc(sizeof(cg_scope) * (size_t)nsaved) : NULL;
+    if (nsaved)
+        memcpy(saved, &f->scopes[home + 1], sizeof(cg_scope) * (size_t)nsaved);
+    f->depth = home;
+
+    uint64_t L = 0;
+    IR_DIMSET_FOREACH(d, r->dims)
+        L |= env[d].loops;
+    const ir_node *x = r->ops[0];
+    int axes[IR_MAX_DIMS], m = dims_order(r->attr.axes, axes);
+    cv *env2 = sup_malloc(sizeof(cv) * IR_MAX_DIMS);
+    memcpy(env2, env, sizeof(cv) * IR_MAX_DIMS);
+    sched_env senv;
+    sched_env_of(env, x->dims, &senv);
+    for (int i = 0; i < m; i++)
+        senv.loops[axes[i]] = (uint64_t)1 << (home + i);
+    bool vector = f->scopes[home].vpos < 0 &&
+                  !sched_opens_loop_at(f->p, x, &senv, home + m);
+
+    at(f, home, CH_HOIST);
+    cg_acc acc;
+    acc_begin(f, &acc, r->op, r->dtype, false);
+    LLVMValueRef zero = i64c(f, 0);
+    for (int i = 0; i < m; i++) {
+        bool vec = vector && i == m - 1;
+        LLVMValueRef first = scope_open_loop(f, i == 0 ? CH_HOIST : CH_BODY, zero,
+                                             f->size[axes[i]], vec, home + i);
+        env2[axes[i]] = cg_loop_index(f, first, vec, home + i);
+    }
+    cv v = cg_eval(f, x, env2);
+    at_body(f);
+    acc_add(f, &acc, &v);
+    if (vector) {
+        LLVMValueRef after = f->scopes[f->depth].index;
+        scope_close(f);
+        LLVMValueRef first = scope_open_tail(f, m == 1 ? CH_HOIST : CH_BODY, after,
+                                             f->size[axes[m - 1]], home + m - 1);
+        env2[axes[m - 1]] = cg_loop_index(f, first, true, home + m - 1);
+        v = cg_eval(f, x, env2);
+        at_body(f);
+        acc_add(f, &acc, &v);
+    }
+    for (int i = 0; i < m; i++)
+        scope_close(f);
+    at(f, home, CH_HOIST);
+    cv res = acc_finish(f, &acc, L);
+
+    sup_free(env2);
+    if (nsaved)
+        memcpy(&f->scopes[home + 1], saved, sizeof(cg_scope) * (size_t)nsaved);
+    sup_free(saved);
+    f->depth = saved_depth;
+    return res;
+}
+
+static cv eval_reduce(cg_fn *f, const ir_node *n, const cv *env)
+{
+    sched_env senv;
+    sched_env_of(env, n->dims, &senv);
+    int home;
+    if (sched_inline(f->p, n, &senv, &home))
+        return eval_inline_reduce(f, n, env, home);
+    int s = f->p->mat[n->id];
+    if (s < 0 || !f->mat_ptr || !f->mat_ptr[s]) {
+        cg_fail(f, "codegen: internal: reduction %%%u is neither inline nor materialized",
+                n->id);
+        return cv_uniform(LLVMGetPoison(ty_scalar(f, n->dtype)), n->dtype, 0);
+    }
+    int order[IR_MAX_DIMS], nd = dims_order(n->dims, order);
+    return cg_load(f, f->mat_ptr[s], n->dtype, order, nd, env);
+}
+
+/* x[..., idx, ...]: the gathered axes get computed indices, clamped into
+ * range (0 when out of range) with an `ok` predicate that masks the loads:
+ * the kernel's range checks report the error, this only keeps memory safe. */
+static cv eval_gather(cg_fn *f, const ir_node *n, const cv *env)
+{
+    cv *env2 = sup_malloc(sizeof(cv) * IR_MAX_DIMS);
+    memcpy(env2, env, sizeof(cv) * IR_MAX_DIMS);
+    int k = 1;
+    IR_DIMSET_FOREACH(d, n->attr.axes) {
+        cv ix = cg_eval(f, n->ops[k++], env);
+        at(f, cv_home(ix.loops), CH_HOIST);
+        bool vec = cv_varies(&ix);
+        LLVMTypeRef t = vec ? ty_vec(f, DT_I64) : ty_scalar(f, DT_I64);
+        LLVMValueRef v = LLVMBuildIntCast2(f->b, ix.v, t, 1, "");
+        LLVMValueRef size = vec ? splat(f, f->size[d]) : f->size[d];
+        LLVMValueRef zero = LLVMConstNull(t);
+        LLVMValueRef ok = LLVMBuildAnd(f->b, icmp(f, LLVMIntSGE, v, zero),
+                                       icmp(f, LLVMIntSLT, v, size), "inrange");
+        env2[d] = (cv){.v = sel(f, ok, v, zero), .ok = ok, .dt = DT_I64, .loops = ix.loops,
+                       .shape = vec ? CV_VARYING : CV_UNIFORM};
+    }
+    cv r = cg_eval(f, n->ops[0], env2);
+    sup_free(env2);
+    return r;
+}
+
+static cv eval_leaf(cg_fn *f, const ir_node *n, const cv *env)
+{
+    switch (n->op) {
+    case OP_INPUT: {
+        const ir_input *in = &f->g->inputs[n->attr.ival];
+        return cg_load(f, f->in_ptr[n->attr.ival], in->dtype, in->order, in->ndim, env);
+    }
+    case OP_CONST:
+        at(f, 0, CH_HOIST);
+        return cv_uniform(cnum(f, n->dtype, ir_const_value(n), false), n->dtype, 0);
+    case OP_IOTA: {
+        cv ix = env[n->attr.dim];
+        ix.ok = NULL;
+        return ix;
+    }
+    case OP_DIMSIZE:
+        return cv_uniform(f->size[n->attr.dim], DT_I64, 0);
+    default:
+        cg_fail(f, "codegen: no leaf rule for '%s'", ir_op_name(n->op));
+        return cv_uniform(LLVMGetPoison(ty_scalar(f, n->dtype)), n->dtype, 0);
+    }
+}
+
+cv cg_eval(cg_fn *f, const ir_node *n, const cv *env)
+{
+    uint64_t h;
+    memo_entry *e = memo_find(f, n, env, &h);
+    if (e)
+        return e->val;
+    cv r;
+    switch (ir_op_info_of(n->op)->kind) {
+    case IR_LEAF: r = eval_leaf(f, n, env); break;
+    case IR_ELEM: r = eval_elem(f, n, env); break;
+    case IR_STRUCT:
+        if (n->op == OP_RENAME) {
+            cv *env2 = sup_malloc(sizeof(cv) * IR_MAX_DIMS);
+            memcpy(env2, env, sizeof(cv) * IR_MAX_DIMS);
+            env2[n->attr.dim] = env[n->attr.dim2];
+            r = cg_eval(f, n->ops[0], env2);
+            sup_free(env2);
+        } else {
+            r = cg_eval(f, n->ops[0], env);
+        }
+        break;
+    case IR_REDUCE: r = eval_reduce(f, n, env); break;
+    case IR_GATHER: r = eval_gather(f, n, env); break;
+    default:
+        cg_fail(f, "codegen: '%s' cannot be lowered (run the passes first)", ir_op_name(n->op));
+        return cv_uniform(LLVMGetPoison(ty_scalar(f, n->dtype)), n->dtype, 0);
+    }
+    memo_put(f, n, env, h, r);
+    return r;
+}
+
+void cg_update(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, const cv *env,
+               int op, const cv *val)
+{
+    at_body(f);
+    access a = address(f, base, dt, order, ndim, env);
+    LLVMTypeRef et = ty_mem(f, dt), vt = LLVMVectorType(et, (unsigned)f->W);
+    LLVMTypeRef ptr = LLVMPointerTypeInContext(f->ctx, 0), i32 = LLVMInt32TypeInContext(f->ctx);
+    unsigned align = (unsigned)ir_dtype_size((ir_dtype)dt);
+    LLVMValueRef mask = f->scopes[f->depth].mask;
+    LLVMValueRef v = val->v;
+    bool vec = a.kind != 0;
+    if (a.kind == 2) {
+        cg_fail(f, "codegen: internal: partial results at gathered indices");
+        return;
+    }
+    if (cv_varies(val) && !vec) { /* lanes of reduced elements: fold them first */
+        if (mask)
+            v = sel(f, mask, v, red_identity(f, op, val->dt, true));
+        v = red_horizontal(f, op, val->dt, v);
+    } else if (vec && !cv_varies(val)) {
+        v = splat(f, v);
+    }
+    v = emit_cast(f, v, val->dt, dt, vec);
+    LLVMValueRef old;
+    if (!vec) {
+        old = LLVMBuildLoad2(f->b, et, a.ptr, "");
+        LLVMSetAlignment(LLVMBuildStore(f->b, red_combine(f, op, dt, old, v), a.ptr), align);
+    } else if (!mask) {
+        old = LLVMBuildLoad2(f->b, vt, a.ptr, "");
+        LLVMSetAlignment(old, align);
+        LLVMSetAlignment(LLVMBuildStore(f->b, red_combine(f, op, dt, old, v), a.ptr), align);
+    } else {
+        LLVMTypeRef tys[2] = {vt, ptr};
+        LLVMValueRef args[4] = {a.ptr, LLVMConstInt(i32, align, 0), mask, LLVMConstNull(vt)};
+        old = call_intrinsic(f, "llvm.masked.load", tys, 2, args, 4);
+        LLVMValueRef sargs[4] = {red_combine(f, op, dt, old, v), a.ptr,
+                                 LLVMConstInt(i32, align, 0), mask};
+        call_intrinsic(f, "llvm.masked.store", tys, 2, sargs, 4);
+    }
+}
+
+void cg_fail(cg_fn *f, const char *fmt, ...)
+{
+    if (f->failed)
+        return;
+    f->failed = true;
+    va_list ap;
+    va_start(ap, fmt);
+    sb_vprintf(f->err, fmt, ap);
+    va_end(ap);
+}

@@ -1,0 +1,247 @@
+/* target.c - the target (host or named CPU), the O3 pipeline, and building a
+ * whole module of kernels: what the JIT, the AOT path and `lossc llvm` share. */
+#include "codegen/lower.h"
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+static pthread_once_t targets_once = PTHREAD_ONCE_INIT;
+
+static void init_targets(void)
+{
+    LLVMInitializeNativeTarget();
+    LLVMInitializeNativeAsmPrinter();
+}
+
+/* Vector width for the kernel's SPMD lanes. With features we read them; for
+ * a named CPU without a feature string we know the common families. */
+static int vector_bits_of(const char *cpu, const char *features)
+{
+    if (features && *features) {
+        if (strstr(features, "+avx512f"))
+            return 512;
+        if (strstr(features, "+avx2"))
+            return 256;
+        return 128;
+    }
+    static const char *const v4[] = {"x86-64-v4", "skylake-avx512", "cascadelake", "cooperlake",
+                                     "icelake", "tigerlake", "sapphirerapids", "graniterapids",
+                                     "emeraldrapids", "rocketlake", "cannonlake", "znver4",
+                                     "znver5", "knl", "knm"};
+    static const char *const v3[] = {"x86-64-v3", "haswell", "broadwell", "skylake", "alderlake",
+                                     "raptorlake", "meteorlake", "arrowlake", "lunarlake",
+                                     "znver1", "znver2", "znver3", "bdver4", "gracemont",
+                                     "sierraforest", "grandridge"};
+    for (size_t i = 0; i < SUP_ARRAY_LEN(v4); i++)
+        if (strncmp(cpu, v4[i], strlen(v4[i])) == 0)
+            return 512;
+    for (size_t i = 0; i < SUP_ARRAY_LEN(v3); i++)
+        if (strncmp(cpu, v3[i], strlen(v3[i])) == 0)
+            return 256;
+    return 128;
+}
+
+bool cg_target_init(cg_target *t, const cg_options *opts, strbuf *err)
+{
+    pthread_once(&targets_once, init_targets);
+    memset(t, 0, sizeof *t);
+    char *triple = LLVMGetDefaultTargetTriple();
+    t->triple = sup_strdup(triple);
+    LLVMDisposeMessage(triple);
+    bool host = !opts || !opts->cpu || !*opts->cpu;
+    if (host) {
+        char *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
+        t->cpu = sup_strdup(cpu);
+        t->features = sup_strdup(opts && opts->features ? opts->features : feat);
+        LLVMDisposeMessage(cpu);
+        LLVMDisposeMessage(feat);
+    } else {
+        t->cpu = sup_strdup(opts->cpu);
+        t->features = sup_strdup(opts->features ? opts->features : "");
+    }
+    t->vector_bits = vector_bits_of(t->cpu, t->features);
+    LLVMTargetRef target;
+    char *msg = NULL;
+    if (LLVMGetTargetFromTriple(t->triple, &target, &msg)) {
+        sb_printf(err, "codegen: no LLVM target for %s: %s", t->triple, msg ? msg : "?");
+        LLVMDisposeMessage(msg);
+        cg_target_free(t);
+        return false;
+    }
+    return true;
+}
+
+void cg_target_free(cg_target *t)
+{
+    sup_free(t->triple);
+    sup_free(t->cpu);
+    sup_free(t->features);
+    memset(t, 0, sizeof *t);
+}
+
+LLVMTargetMachineRef cg_target_machine(const cg_target *t, bool jit, strbuf *err)
+{
+    LLVMTargetRef target;
+    char *msg = NULL;
+    if (LLVMGetTargetFromTriple(t->triple, &target, &msg)) {
+        sb_printf(err, "codegen: no LLVM target for %s: %s", t->triple, msg ? msg : "?");
+        LLVMDisposeMessage(msg);
+        return NULL;
+    }
+    /* The JIT's default code model is the large one on x86-64: right for
+     * code placed anywhere, wrong for an object file (text relocations). */
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(
+        target, t->triple, t->cpu, t->features, LLVMCodeGenLevelAggressive, LLVMRelocPIC,
+        jit ? LLVMCodeModelJITDefault : LLVMCodeModelDefault);
+    if (!tm)
+        sb_printf(err, "codegen: cannot create a target machine for %s", t->cpu);
+    return tm;
+}
+
+bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, strbuf *err)
+{
+    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    LLVMErrorRef e = LLVMRunPasses(m, "default<O3>", tm, po);
+    LLVMDisposePassBuilderOptions(po);
+    if (e) {
+        char *msg = LLVMGetErrorMessage(e);
+        sb_printf(err, "codegen: optimization failed: %s", msg);
+        LLVMDisposeErrorMessage(msg);
+        return false;
+    }
+    return true;
+}
+
+/* Every function gets the target's CPU and features, and (with AVX-512) the
+ * permission to use 512-bit registers, which some CPUs' tuning avoids. */
+static void set_target_attrs(LLVMModuleRef m, const cg_target *t)
+{
+    LLVMContextRef ctx = LLVMGetModuleContext(m);
+    char width[16];
+    snprintf(width, sizeof width, "%d", t->vector_bits);
+    for (LLVMValueRef fn = LLVMGetFirstFunction(m); fn; fn = LLVMGetNextFunction(fn)) {
+        if (LLVMIsDeclaration(fn))
+            continue;
+        const char *kv[][2] = {{"target-cpu", t->cpu},
+                               {"target-features", t->features},
+                               {"min-legal-vector-width", width},
+                               {"prefer-vector-width", width}};
+        for (size_t i = 0; i < SUP_ARRAY_LEN(kv); i++) {
+            if (!*kv[i][1])
+                continue;
+            LLVMAttributeRef a = LLVMCreateStringAttribute(
+                ctx, kv[i][0], (unsigned)strlen(kv[i][0]), kv[i][1], (unsigned)strlen(kv[i][1]));
+            LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, a);
+        }
+    }
+}
+
+static void fill_info(const ir_graph *g, const sched_plan *p, cg_kernel_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->nsweeps = sched_num_sweeps(p);
+    info->nchecks = p->nchecks;
+    info->checks = sup_calloc((size_t)p->nchecks + 1, sizeof *info->checks);
+    for (int c = 0; c < p->nchecks; c++) {
+        const sched_check *k = &p->checks[c];
+        info->checks[c].input = k->input >= 0 ? sup_strdup(g->inputs[k->input].name) : NULL;
+        info->checks[c].dim = k->dim;
+        info->checks[c].loc = k->loc;
+    }
+}
+
+void cg_kernel_info_free(cg_kernel_info *info)
+{
+    if (!info)
+        return;
+    for (int c = 0; c < info->nchecks; c++)
+        sup_free((char *)info->checks[c].input);
+    sup_free(info->checks);
+    info->checks = NULL;
+    info->nchecks = 0;
+}
+
+bool cg_build_module(LLVMContextRef ctx, const cg_target *t, LLVMTargetMachineRef tm,
+                     const ir_graph *const *graphs, const char *const *symbols, int n,
+                     LLVMModuleRef *out, cg_kernel_info *infos, strbuf *err)
+{
+    *out = NULL;
+    LLVMModuleRef m = LLVMModuleCreateWithNameInContext("lossc", ctx);
+    LLVMSetTarget(m, t->triple);
+    LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
+    LLVMSetModuleDataLayout(m, dl);
+    LLVMDisposeTargetData(dl);
+    for (int i = 0; i < n; i++) {
+        sched_plan *p = sched_build(graphs[i], err);
+        if (!p) {
+            LLVMDisposeModule(m);
+            return false;
+        }
+        LLVMValueRef fn = cg_lower(m, t, p, symbols[i], err);
+        if (fn && infos)
+            fill_info(graphs[i], p, &infos[i]);
+        sched_free(p);
+        if (!fn) {
+            LLVMDisposeModule(m);
+            return false;
+        }
+    }
+    set_target_attrs(m, t);
+    char *msg = NULL;
+    if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
+        sb_printf(err, "codegen: internal error, invalid LLVM IR: %s", msg ? msg : "?");
+        LLVMDisposeMessage(msg);
+        LLVMDisposeModule(m);
+        return false;
+    }
+    LLVMDisposeMessage(msg);
+    if (!cg_optimize(m, tm, err)) {
+        LLVMDisposeModule(m);
+        return false;
+    }
+    *out = m;
+    return true;
+}
+
+bool cg_print_llvm(const ir_graph *g, const cg_options *opts, strbuf *out, strbuf *err)
+{
+    cg_target t;
+    if (!cg_target_init(&t, opts, err))
+        return false;
+    LLVMTargetMachineRef tm = cg_target_machine(&t, false, err);
+    if (!tm) {
+        cg_target_free(&t);
+        return false;
+    }
+    LLVMContextRef ctx = LLVMContextCreate();
+    const char *sym = opts && opts->symbol ? opts->symbol : g->name;
+    LLVMModuleRef m;
+    bool ok = cg_build_module(ctx, &t, tm, &g, &sym, 1, &m, NULL, err);
+    if (ok) {
+        char *s = LLVMPrintModuleToString(m);
+        sb_puts(out, s);
+        LLVMDisposeMessage(s);
+        LLVMDisposeModule(m);
+    }
+    LLVMContextDispose(ctx);
+    LLVMDisposeTargetMachine(tm);
+    cg_target_free(&t);
+    return ok;
+}
+
+void cg_print_kernels(const ir_graph *g, strbuf *out)
+{
+    strbuf err;
+    sb_init(&err);
+    sched_plan *p = sched_build(g, &err);
+    if (p)
+        sched_print(p, out);
+    else
+        sb_printf(out, "error: %s\n", sb_str(&err));
+    sched_free(p);
+    sb_free(&err);
+}

@@ -1,0 +1,702 @@
+/* fuse.c - the scheduler: which values are stored, which sweeps compute them.
+ *
+ * See fuse.h for the model. The work happens in four steps:
+ *   1. prepare  copy the graph, expanding logsumexp into max + sum so that
+ *               every reduction the lowering sees is a plain fold;
+ *   2. orient   for every reduction, its natural loop order (result dims
+ *               first for a row-wise reduction, reduced dims first for a
+ *               column-wise one), from the memory layout of what it reads;
+ *   3. walk     every sink's expression with the symbolic index environment
+ *               of its loop path, deciding for each reduction on the way
+ *               whether it is inline or materialized (which makes a new sink)
+ *               and recording each gather as a range check (another sink);
+ *   4. levels   order the sinks by dependency and group them into sweeps.
+ */
+#include "passes/fuse.h"
+
+#include <string.h>
+
+/* ---- 1. prepare ------------------------------------------------------------ */
+
+/* lse(x) = where(isfinite(m), m + log(sum(exp(x - m))), m), m = max(x): the
+ * interpreter's definition (an infinite or NaN max dominates). */
+static ir_node *expand_lse(void *ctx, ir_graph *dst, const ir_node *old,
+                           ir_node *const *ops)
+{
+    (void)ctx;
+    if (old->op != OP_LSE)
+        return NULL;
+    src_loc loc = old->loc;
+    ir_dimset axes = old->attr.axes;
+    ir_node *x = ops[0];
+    ir_node *m = ir_reduce(dst, OP_RMAX, x, axes, loc);
+    ir_node *e = ir_unary(dst, OP_EXP, ir_binary(dst, OP_SUB, x, m, loc), loc);
+    ir_node *s = ir_reduce(dst, OP_SUM, e, axes, loc);
+    ir_node *a = ir_binary(dst, OP_ADD, m, ir_unary(dst, OP_LOG, s, loc), loc);
+    return ir_where(dst, ir_unary(dst, OP_ISFINITE, m, loc), a, m, loc);
+}
+
+/* ---- 2. orient --------------------------------------------------------------- */
+
+typedef struct vote_walk {
+    const ir_graph *g;
+    int votes[IR_MAX_DIMS];
+    bool *seen;
+} vote_walk;
+
+/* Each input read under r's operand votes for its innermost memory dim, as
+ * named in the operand's dim space (map[d]: the operand dim that d stands for
+ * at this node, or -1 when it is reduced or gathered on the way down). */
+static void vote(vote_walk *w, const ir_node *n, const int *map)
+{
+    if (w->seen[n->id])
+        return; /* an approximation: the first path to a node decides */
+    w->seen[n->id] = true;
+    int sub[IR_MAX_DIMS];
+    memcpy(sub, map, sizeof sub);
+    switch (ir_op_info_of(n->op)->kind) {
+    case IR_LEAF:
+        if (n->op == OP_INPUT) {
+            const ir_input *in = &w->g->inputs[n->attr.ival];
+            if (in->ndim > 0 && map[in->order[in->ndim - 1]] >= 0)
+                w->votes[map[in->order[in->ndim - 1]]]++;
+        }
+        return;
+    case IR_STRUCT:
+        if (n->op == OP_RENAME) {
+            sub[n->attr.dim] = map[n->attr.dim2];
+            sub[n->attr.dim2] = -1;
+        }
+        vote(w, n->ops[0], sub);
+        return;
+    case IR_REDUCE:
+        IR_DIMSET_FOREACH(d, n->attr.axes)
+            sub[d] = -1;
+        vote(w, n->ops[0], sub);
+        return;
+    case IR_GATHER:
+        for (int i = 1; i < n->nops; i++)
+            vote(w, n->ops[i], map);
+        IR_DIMSET_FOREACH(d, n->attr.axes)
+            sub[d] = -1;
+        vote(w, n->ops[0], sub);
+        return;
+    default:
+        for (int i = 0; i < n->nops; i++)
+            vote(w, n->ops[i], map);
+        return;
+    }
+}
+
+/* Natural order of reduction r: result dims first unless the dim its inputs
+ * are contiguous in is one of the result dims (a column-wise reduction, like
+ * a sum over the batch of an [N, C] tensor, runs down the rows instead). */
+static bool orient(const ir_graph *g, const ir_node *r, bool *seen)
+{
+    vote_walk w = {.g = g, .seen = seen};
+    memset(seen, 0, g->nnodes * sizeof *seen);
+    int map[IR_MAX_DIMS];
+    for (int d = 0; d < IR_MAX_DIMS; d++)
+        map[d] = ir_dimset_has(r->ops[0]->dims, d) ? d : -1;
+    vote(&w, r->ops[0], map);
+    int best = -1;
+    for (int d = 0; d < IR_MAX_DIMS; d++)
+        if (w.votes[d] > 0 && (best < 0 || w.votes[d] >= w.votes[best]))
+            best = d;
+    return best < 0 || ir_dimset_has(r->attr.axes, best);
+}
+
+/* ---- the inline rule ----------------------------------------------------------- */
+
+bool sched_inline(const sched_plan *p, const ir_node *r, const sched_env *env, int *home)
+{
+    uint64_t L = 0;
+    IR_DIMSET_FOREACH(d, r->dims)
+        L |= env->loops[d];
+    if (!L || !p->dr_first[r->id])
+        return false;
+    int k = __builtin_popcountll(L);
+    if (k >= 64 || L != (((uint64_t)1 << k) - 1))
+        return false; /* not a prefix of the enclosing loops */
+    if (home)
+        *home = k;
+    return true;
+}
+
+/* ---- 3. walk ---------------------------------------------------------------------- */
+
+typedef struct visit_key {
+    uint32_t node;
+    int depth;
+    uint64_t hash;
+    uint64_t *loops; /* env entries of the node's dims, in dim order */
+} visit_key;
+
+typedef struct walker {
+    sched_plan *p;
+    int sink;       /* the sink being walked (build mode) */
+    int query;      /* >= 0: query mode, looking for loops opened at this depth */
+    bool found;
+    bool *reads;    /* if set: marks the inputs and materialized reductions read */
+    strbuf *err;
+    bool failed;
+    /* visited (node, env) pairs: open addressing over `keys` */
+    visit_key *keys;
+    size_t nkeys, keys_cap;
+    size_t *table;
+    size_t table_cap;
+    arena mem;
+} walker;
+
+static uint64_t key_hash(const ir_node *n, const sched_env *env, int depth)
+{
+    uint64_t h = sup_hash_mix(n->id, (uint64_t)depth);
+    IR_DIMSET_FOREACH(d, n->dims)
+        h = sup_hash_mix(h, env->loops[d]);
+    return h;
+}
+
+static bool key_equal(const visit_key *k, const ir_node *n, const sched_env *env,
+                      int depth, uint64_t h)
+{
+    if (k->hash != h || k->node != n->id || k->depth != depth)
+        return false;
+    int i = 0;
+    IR_DIMSET_FOREACH(d, n->dims)
+        if (k->loops[i++] != env->loops[d])
+            return false;
+    return true;
+}
+
+/* True the first time (n, env, depth) is seen in this walk. */
+static bool first_visit(walker *w, const ir_node *n, const sched_env *env, int depth)
+{
+    uint64_t h = key_hash(n, env, depth);
+    if ((w->nkeys + 1) * 2 > w->table_cap) {
+        size_t cap = w->table_cap ? w->table_cap * 2 : 64;
+        sup_free(w->table);
+        w->table = sup_malloc(cap * sizeof *w->table);
+        memset(w->table, 0xff, cap * sizeof *w->table);
+        w->table_cap = cap;
+        for (size_t k = 0; k < w->nkeys; k++) {
+            size_t i = w->keys[k].hash & (cap - 1);
+            while (w->table[i] != (size_t)-1)
+                i = (i + 1) & (cap - 1);
+            w->table[i] = k;
+        }
+    }
+    size_t mask = w->table_cap - 1, i = h & mask;
+    for (; w->table[i] != (size_t)-1; i = (i + 1) & mask)
+        if (key_equal(&w->keys[w->table[i]], n, env, depth, h))
+            return false;
+    SUP_GROW(w->keys, w->keys_cap, w->nkeys + 1);
+    visit_key *k = &w->keys[w->nkeys];
+    k->node = n->id;
+    k->depth = depth;
+    k->hash = h;
+    k->loops = ARENA_ARRAY(&w->mem, uint64_t, ir_dimset_count(n->dims) + 1);
+    int j = 0;
+    IR_DIMSET_FOREACH(d, n->dims)
+        k->loops[j++] = env->loops[d];
+    w->table[i] = w->nkeys++;
+    return true;
+}
+
+static void walker_reset(walker *w)
+{
+    w->nkeys = 0;
+    if (w->table)
+        memset(w->table, 0xff, w->table_cap * sizeof *w->table);
+}
+
+static void walker_free(walker *w)
+{
+    sup_free(w->keys);
+    sup_free(w->table);
+    arena_free(&w->mem);
+}
+
+static int add_sink(sched_plan *p, sched_sink_kind kind, const ir_node *node)
+{
+    SUP_GROW(p->sinks, p->sinks_cap, (size_t)p->nsinks + 1);
+    int s = p->nsinks++;
+    p->sinks[s] = (sched_sink){.kind = kind, .node = node, .output = -1, .check = -1,
+                               .level = -1, .sweep = -1};
+    return s;
+}
+
+static void canonical_path(sched_sink *s, ir_dimset dims)
+{
+    s->depth = 0;
+    IR_DIMSET_FOREACH(d, dims)
+        s->path[s->depth++] = d;
+}
+
+/* A materialized reduction's sink, in its natural loop order. */
+static int reduce_sink(sched_plan *p, const ir_node *r)
+{
+    if (p->mat[r->id] >= 0)
+        return p->mat[r->id];
+    int s = add_sink(p, SINK_REDUCE, r);
+    p->mat[r->id] = s;
+    sched_sink *k = &p->sinks[s];
+    ir_dimset res = r->dims, red = r->attr.axes;
+    ir_dimset first = p->dr_first[r->id] ? res : red, second = first == res ? red : res;
+    k->depth = 0;
+    IR_DIMSET_FOREACH(d, first)
+        k->path[k->depth++] = d;
+    IR_DIMSET_FOREACH(d, second)
+        k->path[k->depth++] = d;
+    k->rdepth = 0;
+    for (int i = 0; i < k->depth; i++)
+        if (ir_dimset_has(res, k->path[i]))
+            k->rdepth = i + 1;
+    k->rows_owned = k->depth > 0 && ir_dimset_has(res, k->path[0]);
+    return s;
+}
+
+static void add_dep(sched_plan *p, int sink, int dep)
+{
+    sched_sink *s = &p->sinks[sink];
+    for (int i = 0; i < s->ndeps; i++)
+        if (s->deps[i] == dep)
+            return;
+    s->deps = sup_realloc(s->deps, sizeof(int) * (size_t)(s->ndeps + 1));
+    s->deps[s->ndeps++] = dep;
+}
+
+static void add_check(sched_plan *p, const ir_node *gather, const ir_node *idx, int dim)
+{
+    int root = ir_dim_root(p->g, dim);
+    for (int c = 0; c < p->nchecks; c++)
+        if (p->checks[c].index == idx && ir_dim_root(p->g, p->checks[c].dim) == root)
+            return;
+    SUP_GROW(p->checks, p->checks_cap, (size_t)p->nchecks + 1);
+    int c = p->nchecks++;
+    int s = add_sink(p, SINK_CHECK, idx);
+    p->checks[c] = (sched_check){idx, dim, idx->op == OP_INPUT ? (int)idx->attr.ival : -1,
+                                 gather->loc, s};
+    sched_sink *k = &p->sinks[s];
+    k->check = c;
+    if (idx->op == OP_INPUT) {
+        const ir_input *in = &p->g->inputs[idx->attr.ival];
+        k->depth = in->ndim;
+        memcpy(k->path, in->order, sizeof(int) * (size_t)in->ndim);
+    } else {
+        canonical_path(k, idx->dims);
+    }
+}
+
+static void walk(walker *w, const ir_node *n, const sched_env *env, int depth)
+{
+    if (w->failed || w->found || !first_visit(w, n, env, depth))
+        return;
+    sched_plan *p = w->p;
+    sched_env sub;
+    switch (ir_op_info_of(n->op)->kind) {
+    case IR_LEAF:
+        if (w->reads && n->op == OP_INPUT)
+            w->reads[n->id] = true;
+        return;
+    case IR_ELEM:
+        for (int i = 0; i < n->nops; i++)
+            walk(w, n->ops[i], env, depth);
+        return;
+    case IR_STRUCT:
+        sub = *env;
+        if (n->op == OP_RENAME)
+            sub.loops[n->attr.dim] = env->loops[n->attr.dim2];
+        walk(w, n->ops[0], &sub, depth);
+        return;
+    case IR_GATHER: {
+        sub = *env;
+        int k = 1;
+        IR_DIMSET_FOREACH(d, n->attr.axes) {
+            const ir_node *idx = n->ops[k++];
+            uint64_t L = 0;
+            IR_DIMSET_FOREACH(e, idx->dims)
+                L |= env->loops[e];
+            sub.loops[d] = L;
+            if (w->query < 0 && !w->reads)
+                add_check(p, n, idx, d);
+            walk(w, idx, env, depth);
+        }
+        walk(w, n->ops[0], &sub, depth);
+        return;
+    }
+    case IR_REDUCE: {
+        int home;
+        if (!sched_inline(p, n, env, &home)) {
+            if (w->reads)
+                w->reads[n->id] = true;
+            if (w->query < 0 && !w->reads)
+                add_dep(p, w->sink, reduce_sink(p, n));
+            return;
+        }
+        if (home == w->query) {
+            w->found = true;
+            return;
+        }
+        sub = *env;
+        int k = home;
+        IR_DIMSET_FOREACH(d, n->attr.axes)
+            sub.loops[d] = (uint64_t)1 << k++;
+        if (k >= 64) {
+            sb_printf(w->err, "loop nest deeper than 63 in %s", p->g->name);
+            w->failed = true;
+            return;
+        }
+        walk(w, n->ops[0], &sub, k);
+        return;
+    }
+    case IR_META:
+        break;
+    }
+    sb_printf(w->err, "codegen: '%s' is not lowered to kernels (run the passes first)",
+              ir_op_name(n->op));
+    w->failed = true;
+}
+
+/* The expression a sink evaluates inside its loops, and their environment. */
+static const ir_node *sink_expr(const sched_sink *s, sched_env *env)
+{
+    memset(env, 0, sizeof *env);
+    for (int i = 0; i < s->depth; i++)
+        env->loops[s->path[i]] = (uint64_t)1 << i;
+    return s->kind == SINK_REDUCE ? s->node->ops[0] : s->node;
+}
+
+bool sched_opens_loop_at(const sched_plan *p, const ir_node *n, const sched_env *env,
+                         int depth)
+{
+    strbuf err;
+    sb_init(&err);
+    walker w = {.p = (sched_plan *)p, .sink = -1, .query = depth, .err = &err};
+    arena_init(&w.mem);
+    walk(&w, n, env, depth);
+    bool found = w.found;
+    walker_free(&w);
+    sb_free(&err);
+    return found;
+}
+
+/* ---- 4. levels and sweeps ----------------------------------------------------------- */
+
+static int level_of(sched_plan *p, int s, int check_level)
+{
+    sched_sink *k = &p->sinks[s];
+    if (k->level >= 0)
+        return k->level;
+    int lv = 1;
+    for (int i = 0; i < k->ndeps; i++) {
+        int d = level_of(p, k->deps[i], check_level);
+        if (d + 1 > lv)
+            lv = d + 1;
+    }
+    if (k->kind == SINK_OUTPUT && check_level + 1 > lv)
+        lv = check_level + 1;
+    return k->level = lv;
+}
+
+static bool consumes(const sched_sink *c, int r)
+{
+    for (int i = 0; i < c->ndeps; i++)
+        if (c->deps[i] == r)
+            return true;
+    return false;
+}
+
+/* Levels are first as early as possible. A reduction whose consumers come
+ * much later (a loss's sum, needed only by the scalar epilogue) then moves
+ * to the latest level that still precedes them, when a sweep over the same
+ * outer dim that stores outputs is there: it joins that sweep, which reads
+ * the same data, instead of making an earlier one read it too (the loss sum
+ * of cross-entropy goes with the gradient, not with the label check). Scalar
+ * outputs are epilogues and move after it. */
+static void place_late(sched_plan *p)
+{
+    for (int lv = p->nlevels; lv >= 1; lv--)
+        for (int r = 0; r < p->nsinks; r++) {
+            sched_sink *R = &p->sinks[r];
+            if (R->kind != SINK_REDUCE || R->level != lv)
+                continue;
+            int latest = p->nlevels;
+            for (int c = 0; c < p->nsinks; c++) {
+                const sched_sink *C = &p->sinks[c];
+                if (consumes(C, r) && !(C->kind == SINK_OUTPUT && C->depth == 0) &&
+                    C->level - 1 < latest)
+                    latest = C->level - 1;
+            }
+            for (int L = latest; L > R->level; L--) {
+                bool joins = false;
+                for (int c = 0; c < p->nsinks && !joins; c++) {
+                    const sched_sink *C = &p->sinks[c];
+                    joins = C->kind == SINK_OUTPUT && C->level == L && C->depth > 0 &&
+                            C->path[0] == R->path[0];
+                }
+                if (joins) {
+                    R->level = L;
+                    break;
+                }
+            }
+            for (int c = 0; c < p->nsinks; c++) {
+                sched_sink *C = &p->sinks[c];
+                if (consumes(C, r) && C->level <= R->level)
+                    C->level = R->level + 1;
+                if (C->level > p->nlevels)
+                    p->nlevels = C->level;
+            }
+        }
+}
+
+static int sink_rank(const sched_sink *s)
+{
+    return s->kind == SINK_CHECK ? 0 : s->kind == SINK_REDUCE ? 1 : 2;
+}
+
+static void group_sweeps(sched_plan *p)
+{
+    p->sweeps = sup_calloc((size_t)p->nsinks + 1, sizeof *p->sweeps);
+    for (int lv = 1; lv <= p->nlevels; lv++) {
+        /* parallel sweeps first, in order of their first sink; serial last */
+        for (int pass = 0; pass < 2; pass++) {
+            for (int s = 0; s < p->nsinks; s++) {
+                sched_sink *k = &p->sinks[s];
+                if (k->level != lv || k->sweep >= 0 || (pass == 0) != (k->depth > 0))
+                    continue;
+                int outer = k->depth ? k->path[0] : -1;
+                sched_sweep *sw = &p->sweeps[p->nsweeps];
+                *sw = (sched_sweep){.level = lv, .outer = outer};
+                sw->sinks = sup_malloc(sizeof(int) * (size_t)p->nsinks);
+                for (int rank = 0; rank < 3; rank++)
+                    for (int t = s; t < p->nsinks; t++) {
+                        sched_sink *o = &p->sinks[t];
+                        if (o->level == lv && o->sweep < 0 && sink_rank(o) == rank &&
+                            (o->depth ? o->path[0] : -1) == outer) {
+                            o->sweep = p->nsweeps;
+                            sw->sinks[sw->nsinks++] = t;
+                        }
+                    }
+                p->nsweeps++;
+            }
+        }
+    }
+}
+
+sched_plan *sched_build(const ir_graph *src, strbuf *err)
+{
+    for (uint32_t i = 0; i < src->nnodes; i++)
+        if (ir_op_info_of(src->nodes[i]->op)->kind == IR_META) {
+            sb_printf(err, "codegen: the graph still holds '%s' (run the passes first)",
+                      ir_op_name(src->nodes[i]->op));
+            return NULL;
+        }
+    sched_plan *p = sup_calloc(1, sizeof *p);
+    p->g = ir_rebuild(src, expand_lse, NULL);
+    ir_graph *g = p->g;
+    p->mat = sup_malloc(sizeof(int) * (g->nnodes + 1));
+    p->dr_first = sup_calloc(g->nnodes + 1, sizeof *p->dr_first);
+    bool *seen = sup_calloc(g->nnodes + 1, sizeof *seen);
+    for (uint32_t i = 0; i < g->nnodes; i++) {
+        p->mat[i] = -1;
+        if (ir_op_info_of(g->nodes[i]->op)->kind == IR_REDUCE)
+            p->dr_first[i] = orient(g, g->nodes[i], seen);
+    }
+    sup_free(seen);
+
+    for (int o = 0; o < g->noutputs; o++) {
+        const ir_output *out = &g->outputs[o];
+        int s = add_sink(p, SINK_OUTPUT, out->node);
+        sched_sink *k = &p->sinks[s];
+        k->output = o;
+        if (out->kind == IR_OUT_GRAD) {
+            const ir_input *in = &g->inputs[out->input];
+            k->depth = in->ndim;
+            memcpy(k->path, in->order, sizeof(int) * (size_t)in->ndim);
+        } else {
+            canonical_path(k, out->node->dims);
+        }
+    }
+    /* Walking a sink may add sinks (materialized reductions, checks): they
+     * are walked in turn as the loop reaches them. */
+    walker w = {.p = p, .query = -1, .err = err};
+    arena_init(&w.mem);
+    for (int s = 0; s < p->nsinks && !w.failed; s++) {
+        sched_env env;
+        const ir_node *e = sink_expr(&p->sinks[s], &env);
+        walker_reset(&w);
+        w.sink = s;
+        walk(&w, e, &env, p->sinks[s].depth);
+    }
+    walker_free(&w);
+    if (w.failed) {
+        sched_free(p);
+        return NULL;
+    }
+    int check_level = 0;
+    for (int s = 0; s < p->nsinks; s++)
+        if (p->sinks[s].kind != SINK_OUTPUT) {
+            int lv = level_of(p, s, 0);
+            if (p->sinks[s].kind == SINK_CHECK && lv > check_level)
+                check_level = lv;
+        }
+    for (int s = 0; s < p->nsinks; s++) {
+        int lv = level_of(p, s, check_level);
+        if (lv > p->nlevels)
+            p->nlevels = lv;
+    }
+    place_late(p);
+    group_sweeps(p);
+    return p;
+}
+
+void sched_free(sched_plan *p)
+{
+    if (!p)
+        return;
+    for (int s = 0; s < p->nsinks; s++)
+        sup_free(p->sinks[s].deps);
+    for (int s = 0; s < p->nsweeps; s++)
+        sup_free(p->sweeps[s].sinks);
+    sup_free(p->sinks);
+    sup_free(p->sweeps);
+    sup_free(p->checks);
+    sup_free(p->mat);
+    sup_free(p->dr_first);
+    ir_graph_free(p->g);
+    sup_free(p);
+}
+
+int sched_num_sweeps(const sched_plan *p)
+{
+    int n = 0;
+    for (int s = 0; s < p->nsweeps; s++)
+        n += p->sweeps[s].outer >= 0;
+    return n;
+}
+
+/* ---- printing ------------------------------------------------------------------------ */
+
+static void print_dims(const ir_graph *g, const int *dims, int n, strbuf *out)
+{
+    for (int i = 0; i < n; i++)
+        sb_printf(out, "%s%s", i ? ", " : "", g->dims[dims[i]].name);
+}
+
+/* Bytes per element of the outer dim P for a tensor of dims s: "4*C" etc. */
+static void print_bytes(const ir_graph *g, ir_dtype dt, ir_dimset s, int outer, strbuf *out)
+{
+    sb_printf(out, "%zu", ir_dtype_size(dt));
+    IR_DIMSET_FOREACH(d, s)
+        if (d != outer)
+            sb_printf(out, "*%s", g->dims[d].name);
+}
+
+static void print_sink(const sched_plan *p, const sched_sink *k, strbuf *out)
+{
+    const ir_graph *g = p->g;
+    strbuf dims;
+    sb_init(&dims);
+    switch (k->kind) {
+    case SINK_OUTPUT:
+        sb_printf(out, "      store %s", g->outputs[k->output].name);
+        break;
+    case SINK_REDUCE:
+        ir_dimset_format(g, k->node->attr.axes, &dims);
+        sb_printf(out, "      reduce %%%u = %s[%s] -> %s[", k->node->id,
+                  ir_op_name(k->node->op), sb_str(&dims), ir_dtype_name(k->node->dtype));
+        sb_clear(&dims);
+        ir_dimset_format(g, k->node->dims, &dims);
+        sb_printf(out, "%s]%s", sb_str(&dims),
+                  k->depth && !k->rows_owned ? " (partials per chunk, combined in order)" : "");
+        break;
+    case SINK_CHECK: {
+        const sched_check *c = &p->checks[k->check];
+        if (c->input >= 0)
+            sb_printf(out, "      check %s", g->inputs[c->input].name);
+        else
+            sb_printf(out, "      check %%%u", c->index->id);
+        sb_printf(out, " in [0, %s)", g->dims[c->dim].name);
+        break;
+    }
+    }
+    sb_free(&dims);
+    if (k->depth) {
+        sb_puts(out, "  loops ");
+        print_dims(g, k->path, k->depth, out);
+    }
+    sb_putc(out, '\n');
+}
+
+static void print_traffic(const sched_plan *p, const sched_sweep *sw, strbuf *out)
+{
+    const ir_graph *g = p->g;
+    bool *reads = sup_calloc(g->nnodes + 1, sizeof *reads);
+    strbuf err;
+    sb_init(&err);
+    walker w = {.p = (sched_plan *)p, .query = -1, .reads = reads, .err = &err};
+    arena_init(&w.mem);
+    for (int i = 0; i < sw->nsinks; i++) {
+        sched_env env;
+        const sched_sink *k = &p->sinks[sw->sinks[i]];
+        const ir_node *e = sink_expr(k, &env);
+        walker_reset(&w);
+        walk(&w, e, &env, k->depth);
+    }
+    walker_free(&w);
+    sb_free(&err);
+    const char *sep = "";
+    sb_printf(out, "    per %s: reads ", g->dims[sw->outer].name);
+    for (uint32_t id = 0; id < g->nnodes; id++) {
+        const ir_node *n = g->nodes[id];
+        if (!reads[id] || !ir_dimset_has(n->dims, sw->outer))
+            continue;
+        sb_puts(out, sep);
+        print_bytes(g, (ir_dtype)n->dtype, n->dims, sw->outer, out);
+        if (n->op == OP_INPUT)
+            sb_printf(out, " (%s)", g->inputs[n->attr.ival].name);
+        else
+            sb_printf(out, " (%%%u)", n->id);
+        sep = " + ";
+    }
+    if (!*sep)
+        sb_puts(out, "0");
+    sb_puts(out, " bytes; writes ");
+    sep = "";
+    for (int i = 0; i < sw->nsinks; i++) {
+        const sched_sink *k = &p->sinks[sw->sinks[i]];
+        if (k->kind == SINK_CHECK || (k->kind == SINK_REDUCE && !k->rows_owned))
+            continue;
+        sb_puts(out, sep);
+        print_bytes(g, (ir_dtype)k->node->dtype, k->node->dims, sw->outer, out);
+        if (k->kind == SINK_OUTPUT)
+            sb_printf(out, " (%s)", g->outputs[k->output].name);
+        else
+            sb_printf(out, " (%%%u)", k->node->id);
+        sep = " + ";
+    }
+    if (!*sep)
+        sb_puts(out, "0");
+    sb_puts(out, " bytes\n");
+    sup_free(reads);
+}
+
+void sched_print(const sched_plan *p, strbuf *out)
+{
+    const ir_graph *g = p->g;
+    int n = sched_num_sweeps(p);
+    sb_printf(out, "kernel %s: %d sweep%s over memory, %d range check%s\n", g->name, n,
+              n == 1 ? "" : "s", p->nchecks, p->nchecks == 1 ? "" : "s");
+    for (int s = 0; s < p->nsweeps; s++) {
+        const sched_sweep *sw = &p->sweeps[s];
+        if (sw->outer >= 0)
+            sb_printf(out, "  sweep %d (level %d) over %s, parallel in fixed chunks:\n", s + 1,
+                      sw->level, g->dims[sw->outer].name);
+        else
+            sb_printf(out, "  serial (level %d):\n", sw->level);
+        for (int i = 0; i < sw->nsinks; i++)
+            print_sink(p, &p->sinks[sw->sinks[i]], out);
+        if (sw->outer >= 0)
+            print_traffic(p, sw, out);
+    }
+}

@@ -1,0 +1,47 @@
+/* cg_dump - print the kernel plan and the optimized LLVM IR of a test loss.
+ *   cg_dump LOSS [f32|f64] [plan|llvm]     LOSS: mse huber bce dice ce cew infonce
+ * A developer's tool (not a test): see what the scheduler and lowering made. */
+#include "cg_losses.h"
+
+static ir_graph *make(const char *name, ir_dtype T)
+{
+    if (!strcmp(name, "mse")) return loss_mse(T);
+    if (!strcmp(name, "huber")) return loss_huber(T);
+    if (!strcmp(name, "bce")) return loss_bce_logits(T);
+    if (!strcmp(name, "dice")) return loss_dice(T);
+    if (!strcmp(name, "ce")) return loss_ce(T, false, false);
+    if (!strcmp(name, "cerows")) return loss_ce(T, false, true);
+    if (!strcmp(name, "cew")) return loss_ce(T, true, false);
+    if (!strcmp(name, "infonce")) return loss_infonce(T);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: cg_dump LOSS [f32|f64] [plan|llvm]\n");
+        return 2;
+    }
+    ir_dtype T = argc > 2 && !strcmp(argv[2], "f64") ? DT_F64 : DT_F32;
+    const char *what = argc > 3 ? argv[3] : "plan";
+    ir_graph *g = make(argv[1], T);
+    if (!g) {
+        fprintf(stderr, "unknown loss %s\n", argv[1]);
+        return 2;
+    }
+    strbuf out, err;
+    sb_init(&out);
+    sb_init(&err);
+    if (!strcmp(what, "llvm")) {
+        if (!cg_print_llvm(g, NULL, &out, &err))
+            fprintf(stderr, "%s\n", sb_str(&err));
+    } else {
+        ir_print(g, &out);
+        cg_print_kernels(g, &out);
+    }
+    fputs(sb_str(&out), stdout);
+    sb_free(&out);
+    sb_free(&err);
+    ir_graph_free(g);
+    return 0;
+}

@@ -1,0 +1,152 @@
+/* test_codegen.c - JIT kernels against the f64 interpreter.
+ *
+ * Sizes 1, 7, 1000 and 1000003 (no multiple of any vector width) for the
+ * elementwise losses; rows of 1, 3, 10, 37 and 1000 classes for
+ * cross-entropy. Tolerances: f32 outputs within 2e-5 relative plus 2e-5 of
+ * the output's largest magnitude (sums are accumulated in f32 vector lanes
+ * within a chunk, in f64 across chunks); f64 within 1e-12 of each.
+ */
+#include "cg_losses.h"
+
+static cg_jit *jit;
+
+static int setup(void **state)
+{
+    (void)state;
+    strbuf err;
+    sb_init(&err);
+    jit = cg_jit_create(NULL, &err);
+    if (!jit)
+        fprintf(stderr, "jit: %s\n", sb_str(&err));
+    sb_free(&err);
+    return jit ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cg_jit_destroy(jit);
+    return 0;
+}
+
+static void tolerances(cg_case *c, ir_dtype T)
+{
+    c->rtol = T == DT_F32 ? 2e-5 : 1e-12;
+    c->atol = T == DT_F32 ? 2e-5 : 1e-12;
+}
+
+static const int64_t sizes_1d[] = {1, 7, 1000, 1000003};
+
+static void check_elementwise(ir_graph *(*make)(ir_dtype), double lo1, double hi1, int gen2,
+                              double lo2, double hi2)
+{
+    for (int ti = 0; ti < 2; ti++) {
+        ir_dtype T = ti ? DT_F64 : DT_F32;
+        for (size_t si = 0; si < SUP_ARRAY_LEN(sizes_1d); si++) {
+            cg_case c = {.g = make(T), .seed = 17 + si};
+            c.size[0] = sizes_1d[si];
+            tolerances(&c, T);
+            c.gen[0] = GEN_UNIFORM, c.lo[0] = lo1, c.hi[0] = hi1;
+            c.gen[1] = gen2, c.lo[1] = lo2, c.hi[1] = hi2;
+            for (int i = 2; i < c.g->ninputs; i++)
+                c.gen[i] = GEN_FIXED, c.lo[i] = i == 2 ? 0.75 : 1.0;
+            run_and_check(jit, &c);
+            free_case_buffers(&c);
+            ir_graph_free(c.g);
+        }
+    }
+}
+
+static void test_mse(void **state)
+{
+    (void)state;
+    check_elementwise(loss_mse, -3, 3, GEN_UNIFORM, -3, 3);
+}
+
+static void test_huber(void **state)
+{
+    (void)state;
+    check_elementwise(loss_huber, -3, 3, GEN_UNIFORM, -3, 3);
+}
+
+static void test_bce_logits(void **state)
+{
+    (void)state;
+    check_elementwise(loss_bce_logits, -30, 30, GEN_BOOL, 0, 1);
+}
+
+static void test_dice(void **state)
+{
+    (void)state;
+    check_elementwise(loss_dice, -5, 5, GEN_BOOL, 0, 1);
+}
+
+static void check_ce(bool weighted, bool rows)
+{
+    static const int64_t shapes[][2] = {{1, 1}, {7, 3}, {1000, 10}, {100003, 10},
+                                        {1000, 37}, {300, 1000}, {5, 17}};
+    for (int ti = 0; ti < 2; ti++) {
+        ir_dtype T = ti ? DT_F64 : DT_F32;
+        for (size_t si = 0; si < SUP_ARRAY_LEN(shapes); si++) {
+            cg_case c = {.g = loss_ce(T, weighted, rows), .seed = 3 + si};
+            c.size[0] = shapes[si][0];
+            c.size[1] = shapes[si][1];
+            tolerances(&c, T);
+            c.gen[0] = GEN_UNIFORM, c.lo[0] = -20, c.hi[0] = 20;
+            c.gen[1] = GEN_INDEX, c.hi[1] = (double)shapes[si][1];
+            int k = 2;
+            if (weighted)
+                c.gen[k] = GEN_UNIFORM, c.lo[k] = 0.1, c.hi[k] = 2, k++;
+            c.gen[k] = GEN_FIXED, c.lo[k] = 1.5;
+            run_and_check(jit, &c);
+            free_case_buffers(&c);
+            ir_graph_free(c.g);
+        }
+    }
+}
+
+static void test_cross_entropy(void **state)
+{
+    (void)state;
+    check_ce(false, true);
+}
+
+static void test_cross_entropy_weighted(void **state)
+{
+    (void)state;
+    check_ce(true, false);
+}
+
+static void test_infonce(void **state)
+{
+    (void)state;
+    static const int64_t shapes[][2] = {{1, 1}, {2, 3}, {7, 5}, {64, 33}, {130, 16}};
+    for (int ti = 0; ti < 2; ti++) {
+        ir_dtype T = ti ? DT_F64 : DT_F32;
+        for (size_t si = 0; si < SUP_ARRAY_LEN(shapes); si++) {
+            cg_case c = {.g = loss_infonce(T), .seed = 5 + si};
+            c.size[0] = shapes[si][0];
+            c.size[1] = shapes[si][1];
+            tolerances(&c, T);
+            c.gen[0] = GEN_UNIFORM, c.lo[0] = -1, c.hi[0] = 1;
+            c.gen[1] = GEN_FIXED, c.lo[1] = 0.1;
+            run_and_check(jit, &c);
+            free_case_buffers(&c);
+            ir_graph_free(c.g);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mse),
+        cmocka_unit_test(test_huber),
+        cmocka_unit_test(test_bce_logits),
+        cmocka_unit_test(test_dice),
+        cmocka_unit_test(test_cross_entropy),
+        cmocka_unit_test(test_cross_entropy_weighted),
+        cmocka_unit_test(test_infonce),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

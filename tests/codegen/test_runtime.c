@@ -1,0 +1,255 @@
+/* test_runtime.c - what a kernel promises besides its numbers:
+ *   - bitwise identical results for 1, 2 and 7 threads and any chunk order;
+ *   - an out-of-range gather index returns LK_ERR_INDEX naming the check,
+ *     the value and its position, with no output written at all;
+ *   - a scalar input left NULL takes its default;
+ *   - cg_kernel_info describes the checks and the sweeps.
+ */
+#include "cg_losses.h"
+
+static cg_jit *jit;
+
+static int setup(void **state)
+{
+    (void)state;
+    strbuf err;
+    sb_init(&err);
+    jit = cg_jit_create(NULL, &err);
+    sb_free(&err);
+    return jit ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cg_jit_destroy(jit);
+    return 0;
+}
+
+static lk_kernel_fn compile(cg_case *c, cg_kernel_info *info)
+{
+    strbuf err;
+    sb_init(&err);
+    lk_kernel_fn fn = cg_jit_compile(jit, c->g, c->g->name, info, &err);
+    if (!fn)
+        fail_msg("compile: %s", sb_str(&err));
+    sb_free(&err);
+    return fn;
+}
+
+/* Outputs of one run, copied. */
+static void **snapshot(cg_case *c)
+{
+    void **s = calloc((size_t)c->g->noutputs + 1, sizeof *s);
+    for (int o = 0; o < c->g->noutputs; o++) {
+        size_t n = ir_dtype_size((ir_dtype)c->g->outputs[o].node->dtype) *
+                   (size_t)(c->out_count[o] ? c->out_count[o] : 1);
+        s[o] = malloc(n);
+        memcpy(s[o], c->out[o], n);
+    }
+    return s;
+}
+
+static void assert_same(cg_case *c, void **a, const char *how)
+{
+    for (int o = 0; o < c->g->noutputs; o++) {
+        size_t n = ir_dtype_size((ir_dtype)c->g->outputs[o].node->dtype) *
+                   (size_t)(c->out_count[o] ? c->out_count[o] : 1);
+        if (memcmp(a[o], c->out[o], n) != 0)
+            fail_msg("%s: output %s differs %s", c->g->name, c->g->outputs[o].name, how);
+    }
+}
+
+static void free_snapshot(cg_case *c, void **s)
+{
+    for (int o = 0; o < c->g->noutputs; o++)
+        free(s[o]);
+    free(s);
+}
+
+static void check_deterministic(cg_case *c)
+{
+    cg_kernel_info info;
+    lk_kernel_fn fn = compile(c, &info);
+    double **data = make_inputs(c);
+    assert_int_equal(run_kernel(c, fn, NULL, NULL), LK_OK);
+    void **ref = snapshot(c);
+    static const int threads[] = {1, 2, 7};
+    for (size_t t = 0; t < SUP_ARRAY_LEN(threads); t++) {
+        tpool pool = {.nthreads = threads[t]};
+        assert_int_equal(run_kernel(c, fn, tpool_parallel, &pool), LK_OK);
+        char how[64];
+        snprintf(how, sizeof how, "with %d threads", threads[t]);
+        assert_same(c, ref, how);
+    }
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        uint64_t s = seed * 7919;
+        assert_int_equal(run_kernel(c, fn, shuffled_parallel, &s), LK_OK);
+        assert_same(c, ref, "in a shuffled chunk order");
+    }
+    free_snapshot(c, ref);
+    free_inputs(c, data);
+    free_case_buffers(c);
+    cg_kernel_info_free(&info);
+}
+
+static void test_threads_bitwise(void **state)
+{
+    (void)state;
+    ir_graph *gs[4] = {loss_mse(DT_F32), loss_dice(DT_F32), loss_ce(DT_F32, true, true),
+                       loss_ce(DT_F64, false, false)};
+    for (int k = 0; k < 4; k++) {
+        cg_case c = {.g = gs[k], .seed = 99};
+        c.gen[0] = GEN_UNIFORM, c.lo[0] = -4, c.hi[0] = 4;
+        if (k < 2) {
+            c.size[0] = 1000003;
+            c.gen[1] = GEN_BOOL;
+            c.gen[2] = GEN_FIXED, c.lo[2] = 1;
+        } else {
+            c.size[0] = 200003;
+            c.size[1] = 10;
+            c.gen[1] = GEN_INDEX, c.hi[1] = 10;
+            c.gen[2] = GEN_UNIFORM, c.lo[2] = 0.5, c.hi[2] = 1.5;
+            c.gen[3] = GEN_FIXED, c.lo[3] = 1;
+        }
+        check_deterministic(&c);
+        ir_graph_free(c.g);
+    }
+}
+
+/* Labels out of range: LK_ERR_INDEX, the first bad label by position, and
+ * every output byte still as it was. */
+static void check_bad_labels(bool weighted, lk_parallel_fn par, void *pool)
+{
+    cg_case c = {.g = loss_ce(DT_F32, weighted, true), .seed = 7};
+    c.size[0] = 100003;
+    c.size[1] = 10;
+    c.gen[0] = GEN_UNIFORM, c.lo[0] = -1, c.hi[0] = 1;
+    c.gen[1] = GEN_INDEX, c.hi[1] = 10;
+    c.gen[2] = GEN_UNIFORM, c.lo[2] = 1, c.hi[2] = 2;
+    c.gen[3] = GEN_FIXED, c.lo[3] = 1;
+    cg_kernel_info info;
+    lk_kernel_fn fn = compile(&c, &info);
+    assert_int_equal(info.nchecks, 1);
+    assert_string_equal(info.checks[0].input, "y");
+    assert_int_equal(info.checks[0].dim, 1); /* C */
+    double **data = make_inputs(&c);
+    int64_t *y = c.in[1];
+    y[90001] = 12;
+    y[4321] = -1;
+    y[99999] = 10;
+    assert_int_equal(run_kernel(&c, fn, par, pool), LK_ERR_INDEX);
+    assert_int_equal(c.error.code, LK_ERR_INDEX);
+    assert_int_equal(c.error.check, 0);
+    assert_int_equal(c.error.value, -1);
+    assert_int_equal(c.error.position, 4321);
+    for (int o = 0; o < c.g->noutputs; o++) {
+        const uint8_t *b = c.out[o];
+        size_t n = 4 * (size_t)(c.out_count[o] ? c.out_count[o] : 1);
+        for (size_t k = 0; k < n; k++)
+            if (b[k] != 0xA5)
+                fail_msg("output %s was written at byte %zu", c.g->outputs[o].name, k);
+    }
+    free_inputs(&c, data);
+    free_case_buffers(&c);
+    cg_kernel_info_free(&info);
+    ir_graph_free(c.g);
+}
+
+static void test_range_error_writes_nothing(void **state)
+{
+    (void)state;
+    check_bad_labels(false, NULL, NULL);
+    check_bad_labels(true, NULL, NULL);
+    tpool pool = {.nthreads = 2};
+    check_bad_labels(true, tpool_parallel, &pool);
+}
+
+/* x[k] for a scalar index k: a check in the serial part of the kernel. */
+static void test_scalar_index_check(void **state)
+{
+    (void)state;
+    ir_graph *g = ir_graph_new("pick");
+    int N = ir_dim_add(g, "N", -1, -1, L_);
+    ir_node *x = IN(g, "x", IR_IN_TENSOR, DT_F64, 1, &N);
+    ir_node *k = IN(g, "k", IR_IN_SCALAR, DT_I32, 0, NULL);
+    ir_node *v = ir_gather(g, x, ir_dimbit(N), &k, L_);
+    ir_output_add(g, "loss", IR_OUT_LOSS, -1, v);
+    ir_output_add(g, "scaled", IR_OUT_EXTRA, -1, B(g, OP_MUL, x, v));
+    cg_case c = {.g = g};
+    c.size[0] = 5;
+    c.gen[0] = GEN_UNIFORM, c.lo[0] = 1, c.hi[0] = 2;
+    c.gen[1] = GEN_FIXED, c.lo[1] = 3;
+    cg_kernel_info info;
+    lk_kernel_fn fn = compile(&c, &info);
+    double **data = make_inputs(&c);
+    assert_int_equal(run_kernel(&c, fn, NULL, NULL), LK_OK);
+    assert_true(((double *)c.out[0])[0] == ((double *)c.in[0])[3]);
+    *(int32_t *)c.in[1] = 5;
+    assert_int_equal(run_kernel(&c, fn, NULL, NULL), LK_ERR_INDEX);
+    assert_int_equal(c.error.value, 5);
+    assert_int_equal(((uint8_t *)c.out[1])[0], 0xA5);
+    free_inputs(&c, data);
+    free_case_buffers(&c);
+    cg_kernel_info_free(&info);
+    ir_graph_free(g);
+}
+
+/* Huber's delta left NULL is its default, 1. */
+static void test_scalar_default(void **state)
+{
+    (void)state;
+    cg_case c = {.g = loss_huber(DT_F64), .seed = 5};
+    c.size[0] = 33;
+    c.gen[0] = GEN_UNIFORM, c.lo[0] = -3, c.hi[0] = 3;
+    c.gen[1] = GEN_UNIFORM, c.lo[1] = -3, c.hi[1] = 3;
+    c.gen[2] = GEN_FIXED, c.lo[2] = 1.0;
+    c.gen[3] = GEN_FIXED, c.lo[3] = 1.0;
+    cg_kernel_info info;
+    lk_kernel_fn fn = compile(&c, &info);
+    double **data = make_inputs(&c);
+    assert_int_equal(run_kernel(&c, fn, NULL, NULL), LK_OK);
+    double with = *(double *)c.out[0];
+    free(c.in[2]);
+    c.in[2] = NULL;
+    assert_int_equal(run_kernel(&c, fn, NULL, NULL), LK_OK);
+    assert_true(*(double *)c.out[0] == with);
+    assert_int_equal(info.nsweeps, 1);
+    free_inputs(&c, data);
+    free_case_buffers(&c);
+    cg_kernel_info_free(&info);
+    ir_graph_free(c.g);
+}
+
+static void test_sweep_counts(void **state)
+{
+    (void)state;
+    struct {
+        ir_graph *g;
+        int sweeps;
+    } k[] = {{loss_mse(DT_F32), 1},          {loss_huber(DT_F32), 1},
+             {loss_bce_logits(DT_F32), 1},   {loss_dice(DT_F32), 2},
+             {loss_ce(DT_F32, false, 0), 2}, {loss_ce(DT_F32, true, 0), 2}};
+    for (size_t i = 0; i < SUP_ARRAY_LEN(k); i++) {
+        cg_case c = {.g = k[i].g};
+        cg_kernel_info info;
+        compile(&c, &info);
+        if (info.nsweeps != k[i].sweeps)
+            fail_msg("%s: %d sweeps, want %d", k[i].g->name, info.nsweeps, k[i].sweeps);
+        assert_true(info.compile_ms > 0);
+        cg_kernel_info_free(&info);
+        ir_graph_free(k[i].g);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_threads_bitwise),
+        cmocka_unit_test(test_range_error_writes_nothing),
+        cmocka_unit_test(test_scalar_index_check),
+        cmocka_unit_test(test_scalar_default),
+        cmocka_unit_test(test_sweep_counts),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
