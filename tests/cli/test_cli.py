@@ -152,6 +152,45 @@ def test_eval():
                     1e-12, 0)
 
 
+def write_loss(name, text):
+    path = os.path.join(TMP, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_eval_dtypes_and_outs():
+    """f64, i32 and bool inputs; extra outputs; --wrt."""
+    masked = write_loss("masked.loss", "loss masked(x: f64[N], m: bool[N], k: i32[N]) {\n"
+                        "    let d = where(m, x * x, f64(k))\n"
+                        "    out biggest = max(d)\n"
+                        "    out each = d\n"
+                        "    return sum(d)\n}\n")
+    x = np.array([1.5, -2, 3, 0.25], np.float64)
+    m = np.array([True, False, True, False])
+    k = np.array([5, 7, -9, 11], np.int32)
+    out = os.path.join(TMP, "out_masked")
+    run("eval", masked, "--out", out, "--in", f"x={save('mx', x)}", "--in", f"m={save('mm', m)}",
+        "--in", f"k={save('mk', k)}")
+    d = np.where(m, x * x, k.astype(np.float64))
+    want = {"loss": d.sum(), "biggest": d.max(), "each": d, "grad_x": np.where(m, 2 * x, 0)}
+    if sorted(os.listdir(out)) != sorted(f + ".npy" for f in want):
+        failures.append(f"eval masked wrote {sorted(os.listdir(out))}")
+        return
+    for f, w in want.items():
+        got = np.load(os.path.join(out, f + ".npy"))
+        if got.dtype != np.float64:
+            failures.append(f"masked {f}.npy is {got.dtype}")
+        check_close(f"masked {f}", got, w, 1e-15, 0)
+    # --wrt: only the gradients asked for
+    out = os.path.join(TMP, "out_wrt")
+    p = save("wp", np.ones(3, np.float32))
+    run("eval", os.path.join(EX, "huber.loss"), "--out", out, "--wrt", "pred", "--in", f"pred={p}",
+        "--in", f"target={p}")
+    if sorted(os.listdir(out)) != ["grad_pred.npy", "loss.npy"]:
+        failures.append(f"eval --wrt pred wrote {sorted(os.listdir(out))}")
+
+
 def test_eval_errors():
     out = os.path.join(TMP, "never")
     huber = os.path.join(EX, "huber.loss")
@@ -254,7 +293,7 @@ def test_usage():
 
 
 try:
-    for test in [test_eval, test_eval_errors, test_check, test_views, test_demo_and_gradcheck,
+    for test in [test_eval, test_eval_dtypes_and_outs, test_eval_errors, test_check, test_views, test_demo_and_gradcheck,
                  test_usage]:
         test()
 finally:
