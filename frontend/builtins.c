@@ -454,9 +454,9 @@ static value h_error(elab *E, const builtin *b, const ast_expr *call, const ast_
 {
     (void)b;
     value m = arg_value(E, a[0]);
-    if (m.kind == V_STR)
+    if (m.kind == V_STR && m.str)
         elab_error_at_user(E, call->loc, "%s", m.str);
-    else if (m.kind != V_ERR)
+    else if (m.kind != V_ERR && m.kind != V_STR)
         elab_error(E, call->loc, "error() takes a string");
     return v_err();
 }

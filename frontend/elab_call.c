@@ -241,10 +241,22 @@ static bool on_stack(elab *E, const ast_def *def)
     return false;
 }
 
+/* A loss, or a fn with a typed tensor parameter, names its own dims; a
+ * generic fn sees its caller's. */
+static bool owns_dims(const ast_def *def)
+{
+    if (def->is_loss)
+        return true;
+    for (int i = 0; i < def->nparams; i++)
+        if (def->params[i].type.tensor)
+            return true;
+    return false;
+}
+
 static void push_frame(elab *E, frame *f, const ast_def *def, const ast_module *mod, src_loc loc)
 {
     *f = (frame){.def = def, .mod = mod, .caller = E->top, .call_loc = loc,
-                 .own_dims = def->is_loss};
+                 .own_dims = owns_dims(def)};
     E->top = f;
     E->depth++;
 }
@@ -257,10 +269,13 @@ static void pop_frame(elab *E, frame *f)
     sup_free(f->dims);
 }
 
-/* Bind every parameter in the callee frame (already pushed). */
-static void bind_params(elab *E, const ast_def *def, const value *given, const bool *present,
+/* Bind every parameter in the callee frame (already pushed). False when a
+ * parameter is in error: the body is then skipped, since anything it said
+ * would follow from that error. */
+static bool bind_params(elab *E, const ast_def *def, const value *given, const bool *present,
                         const src_loc *locs)
 {
+    bool ok = true;
     for (int i = 0; i < def->nparams; i++) {
         const ast_param *p = &def->params[i];
         value v = given[i];
@@ -273,7 +288,9 @@ static void bind_params(elab *E, const ast_def *def, const value *given, const b
         v = check_param(E, def, p, v, loc);
         E->top->checking_arg = false;
         elab_bind(E, p->name.name, v, p->name.loc, -1);
+        ok = ok && v.kind != V_ERR;
     }
+    return ok;
 }
 
 static value run_body(elab *E, const ast_def *def)
@@ -319,8 +336,7 @@ static value call_def(elab *E, const ast_def *def, const ast_module *mod, const 
     }
     frame f;
     push_frame(E, &f, def, mod, call->loc);
-    bind_params(E, def, given, present, locs);
-    value r = run_body(E, def);
+    value r = bind_params(E, def, given, present, locs) ? run_body(E, def) : v_err();
     pop_frame(E, &f);
     return r;
 }

@@ -145,7 +145,7 @@ static value str_param(elab *E, const ast_param *p, bool check_only)
         return v_err();
     }
     if (check_only)
-        return v_str("");
+        return v_str(NULL); /* unknown: see compare_static */
     elab_error(E, p->name.loc, "str parameter '%s' has no default: choose its value at "
                                "compile time (a setting %s=...)", p->name.name, p->name.name);
     return v_err();

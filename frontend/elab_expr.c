@@ -283,6 +283,11 @@ static value compare_static(elab *E, ir_op op, value a, value b, src_loc loc)
     bool eq;
     if (a.kind == V_NONE || b.kind == V_NONE)
         eq = a.kind == b.kind;
+    else if (a.kind == V_STR && b.kind == V_STR && (!a.str || !b.str))
+        /* `lossc check` of a str parameter without a default: its value is
+         * unknown, so it is neither equal nor unequal to anything (no
+         * branch that tests it is taken, no option check fires). */
+        return v_node(ir_const(E->g, DT_BOOL, 0, loc));
     else if (a.kind == V_STR && b.kind == V_STR)
         eq = strcmp(a.str, b.str) == 0;
     else if (a.kind == V_FN && b.kind == V_FN)

@@ -296,7 +296,8 @@ const char *elab_dim_origin(elab *E, int d);
 const ast_def *elab_find_def(elab *E, const char *name, const ast_module **mod);
 
 /* elab_entry.c: compile `def` as the entry; NULL after errors. In check
- * mode a str parameter without a default is "" instead of an error. */
+ * mode a str parameter without a default is an unknown string (equal to
+ * nothing, unequal to nothing) instead of an error. */
 ir_graph *elab_entry(diag_set *ds, const fe_program *prog, const ast_def *def,
                      const ast_module *m, const fe_options *opts, bool check_only);
 

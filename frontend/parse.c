@@ -759,6 +759,21 @@ static void sort_diags(diag_set *ds, size_t from)
         }
 }
 
+/* Skip a stray top-level line (with any braced block it opens). */
+static void skip_line(parser *P)
+{
+    int depth = 0;
+    while (!at(P, TK_EOF)) {
+        const token *t = next(P);
+        if (t->kind == TK_LBRACE)
+            depth++;
+        else if (t->kind == TK_RBRACE && depth > 0)
+            depth--;
+        else if (t->kind == TK_NEWLINE && depth == 0)
+            return;
+    }
+}
+
 ast_module *parse_module(diag_set *ds, int file)
 {
     size_t first_diag = ds->count;
@@ -779,11 +794,14 @@ ast_module *parse_module(diag_set *ds, int file)
                 *FE_PUSH(&m->arena, m->defs, m->ndefs) = d;
             if (!P.panic)
                 continue;
-        } else if (at(&P, TK_RETURN) || at(&P, TK_LET) || at(&P, TK_OUT) || at(&P, TK_IF)) {
-            error_at(&P, peek(&P)->loc, "%s outside of a loss or fn body",
-                     lex_kind_name(peek(&P)->kind));
         } else {
-            expected(&P, "'loss' or 'fn' to start a definition");
+            if (at(&P, TK_RETURN) || at(&P, TK_LET) || at(&P, TK_OUT) || at(&P, TK_IF))
+                error_at(&P, peek(&P)->loc, "%s outside of a loss or fn body",
+                         lex_kind_name(peek(&P)->kind));
+            else
+                expected(&P, "'loss' or 'fn' to start a definition");
+            skip_line(&P);
+            continue;
         }
         if (!at(&P, TK_LOSS) && !at(&P, TK_FN))
             next(&P);
