@@ -338,8 +338,11 @@ static LLVMValueRef log_core(em *e, LLVMValueRef f, LLVMValueRef flo, LLVMValueR
     LLVMValueRef s = vdiv(e, f, vadd(e, kf(e, 2.0), f));
     LLVMValueRef z = vmul(e, s, s);
     LLVMValueRef R = vmul(e, z, horner(e, z, c->p, c->np));
-    LLVMValueRef hfsq = vmul(e, vmul(e, kf(e, 0.5), f), f);
-    LLVMValueRef corr = vmul(e, ef, kf(e, c->ln2_lo));
+    LLVMValueRef hf = vmul(e, kf(e, 0.5), f);
+    LLVMValueRef hfsq = vmul(e, hf, f);
+    /* f^2/2 = hfsq + its rounding error, which goes with the small terms */
+    LLVMValueRef hfsq_lo = fma3(e, hf, f, LLVMBuildFNeg(e->b, hfsq, ""));
+    LLVMValueRef corr = fma3(e, ef, kf(e, c->ln2_lo), LLVMBuildFNeg(e->b, hfsq_lo, ""));
     if (flo) /* log(1+f+flo) ~ log(1+f) + flo/(1+f), and 1/(1+f) = 1 - 2s + O(s^2) */
         corr = fma3(e, flo, fma3(e, kf(e, -2.0), s, kf(e, 1.0)), corr);
     LLVMValueRef t = fma3(e, s, vadd(e, hfsq, R), corr);

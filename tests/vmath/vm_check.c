@@ -70,12 +70,16 @@ double vmc_ulp64(double y, __float128 ref)
 
 /* ---- running the kernels ----------------------------------------------------- */
 
+bool vmc_scalar_only;
+
 void vmc_run(const vmj_kernels *k, bool f64, const void *in, void *out, int64_t n,
              vmc_stats *st)
 {
     size_t esz = f64 ? 8 : 4;
-    unsigned char *tmp = sup_malloc((size_t)n * esz);
     k->scalar(in, out, n);
+    if (vmc_scalar_only)
+        return;
+    unsigned char *tmp = sup_malloc((size_t)n * esz);
     vmj_fn others[2 + VMJ_NVEC] = {k->novec, k->vec[0], k->vec[1], k->vec[2]};
     for (int j = 0; j < 1 + VMJ_NVEC; j++) {
         others[j](in, tmp, n);

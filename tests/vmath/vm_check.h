@@ -48,7 +48,9 @@ void vmc_sweep32(const vmj_kernels *k, vm_func f, uint32_t stride, uint32_t wind
 void vmc_sweep64(const vmj_kernels *k, vm_func f, uint64_t count, vmc_stats *st);
 
 /* Run every form of k over in[0..n) (n a multiple of VMJ_PAD) into out; count
- * the lanes where a form differs bitwise from k->scalar. */
+ * the lanes where a form differs bitwise from k->scalar. With vmc_scalar_only
+ * set, only k->scalar runs (vm_ulp --scalar-only, for long sweeps). */
+extern bool vmc_scalar_only;
 void vmc_run(const vmj_kernels *k, bool f64, const void *in, void *out, int64_t n,
              vmc_stats *st);
 

@@ -2,6 +2,7 @@
 #include "vm_jit.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <llvm-c/Analysis.h>
@@ -212,6 +213,11 @@ bool vmj_compile(vmj *j, vm_func f, bool f64, vmj_kernels *out, strbuf *err)
     if (take_error(e, err, "O3")) {
         LLVMDisposeModule(m);
         return false;
+    }
+    if (getenv("LOSSC_VMJ_DUMP")) { /* the optimized IR, for reading */
+        char *ir = LLVMPrintModuleToString(m);
+        fputs(ir, stderr);
+        LLVMDisposeMessage(ir);
     }
     snprintf(name, sizeof name, "%s_s", prefix);
     inspect(LLVMGetNamedFunction(m, name), &out->scalar_vectorized, &out->no_calls);

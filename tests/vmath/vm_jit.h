@@ -7,6 +7,7 @@
  *   novec   the same loop with vectorization disabled (llvm.loop metadata);
  *   vec[i]  an explicit loop over <widths[i] x T> (n a multiple of the width).
  * All forms run the same algorithm, so they must agree bitwise.
+ * LOSSC_VMJ_DUMP=1 in the environment prints each module's optimized IR.
  */
 #ifndef LOSSC_VM_JIT_H
 #define LOSSC_VM_JIT_H
