@@ -43,6 +43,10 @@ bool elab_is_const(value v, double *out)
     return true;
 }
 
+/* An integer constant must fit the IR's int64 (where Python would grow a
+ * big integer, we refuse). */
+static bool int_fits(double x) { return isfinite(x) && fabs(x) < 9223372036854775808.0; }
+
 /* Rebuild a weak node in dtype dt: constants are made again (exactly),
  * where() and negation pass the dtype to their operands, anything else is
  * cast. */
@@ -52,8 +56,10 @@ static ir_node *retype(elab *E, ir_node *n, ir_dtype dt, src_loc loc)
         return NULL;
     if (n->op == OP_CONST) {
         double x = ir_const_value(n);
-        if (ir_dtype_is_int(dt) && !isfinite(x))
-            x = 0; /* only reachable through errors reported elsewhere */
+        if (ir_dtype_is_int(dt) && !int_fits(x)) {
+            elab_error(E, loc, "the constant %g does not fit in %s", x, ir_dtype_name(dt));
+            x = 0;
+        }
         return ir_const(E->g, dt, x, loc);
     }
     if (n->op == OP_WHERE && n->dtype != DT_BOOL)
@@ -327,6 +333,10 @@ static value binary_weak(elab *E, ir_op op, value a, value b, src_loc loc)
         if (is_cmp_op(op))
             return v_node(ir_const(E->g, DT_BOOL, r, loc));
         bool int_result = ints && op != OP_DIV && !(op == OP_POW && y < 0);
+        if (int_result && !int_fits(r)) {
+            elab_error(E, loc, "integer overflow in a constant expression");
+            return v_err();
+        }
         return v_weak(ir_const(E->g, int_result ? DT_I64 : DT_F64, r, loc));
     }
     ir_node *na = a.node, *nb = b.node;
@@ -413,9 +423,21 @@ value elab_unary_op(elab *E, ir_op op, value x, src_loc loc)
     bool float_op = ir_op_info_of(op)->typing == TY_FLOAT;
     double c, r;
     if (elab_is_const(x, &c) && fold_unary(op, c, &r)) {
-        if (!x.weak)
-            return v_node(ir_const(E->g, (ir_dtype)x.node->dtype, r, loc));
+        if (!x.weak) { /* like ir_unary: a float op on an integer gives f32 */
+            ir_dtype dt = (ir_dtype)x.node->dtype;
+            if (float_op && ir_dtype_is_int(dt))
+                dt = DT_F32;
+            if (ir_dtype_is_int(dt) && !int_fits(r)) {
+                elab_error(E, loc, "integer overflow in a constant expression");
+                return v_err();
+            }
+            return v_node(ir_const(E->g, dt, r, loc));
+        }
         bool is_int = ir_dtype_is_int((ir_dtype)x.node->dtype) && !float_op;
+        if (is_int && !int_fits(r)) {
+            elab_error(E, loc, "integer overflow in a constant expression");
+            return v_err();
+        }
         return v_weak(ir_const(E->g, is_int ? DT_I64 : DT_F64, r, loc));
     }
     ir_node *in = x.node;
