@@ -498,6 +498,18 @@ static value h_is_constant(elab *E, const builtin *b, const ast_expr *call, cons
     return v_node(ir_const(E->g, DT_BOOL, k, call->loc));
 }
 
+/* is_floating_point(x): whether x has a float dtype (compile-time bool), for
+ * library code that takes class indices or probabilities. */
+static value h_is_float(elab *E, const builtin *b, const ast_expr *call, const ast_expr **a)
+{
+    (void)b;
+    value v = arg_value(E, a[0]);
+    if (v.kind == V_ERR)
+        return v;
+    bool f = v.kind == V_NODE && ir_dtype_is_float((ir_dtype)v.node->dtype);
+    return v_node(ir_const(E->g, DT_BOOL, f, call->loc));
+}
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 #define UNARY(n, o) {n, {"input"}, 1, h_unary, o}
@@ -530,6 +542,7 @@ static const builtin builtins[] = {
     {"rank", {"input"}, 1, h_rank, OP_CONST},
     {"size", {"input", "axis"}, 2, h_size, OP_DIMSIZE},
     {"is_constant", {"input"}, 1, h_is_constant, OP_CONST},
+    {"is_floating_point", {"input"}, 1, h_is_float, OP_CONST},
 };
 
 const builtin *builtin_find(const char *name)

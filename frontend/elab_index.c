@@ -128,7 +128,17 @@ value elab_index(elab *E, const ast_expr *e)
     ir_node *idx[IR_MAX_DIMS];
     bool ok = true;
     for (int k = 0; k < rank; k++) {
-        idx[k] = index_node(E, elab_expr(E, e->items[k]), axes[k], e->items[k]->loc);
+        const ast_expr *it = e->items[k];
+        const ast_module *mod;
+        if (it->kind == E_NAME && !elab_lookup(E, it->name) && elab_dim_lookup(E, it->name) < 0 &&
+            !elab_find_def(E, it->name, &mod)) {
+            elab_error(E, it->loc, "unknown name '%s': an index variable is bound by "
+                                   "`let v[%s] = ...` or by a reduction `sum[%s](...)`",
+                       it->name, it->name, it->name);
+            ok = false;
+            continue;
+        }
+        idx[k] = index_node(E, elab_expr(E, it), axes[k], it->loc);
         ok = ok && idx[k];
     }
     if (!ok)

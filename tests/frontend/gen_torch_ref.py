@@ -99,6 +99,16 @@ case("cross_entropy run-time smoothing",
 case("cross_entropy one sample",
      F.cross_entropy(logits[0], tgt[0]), {"x": logits[0], "y": tgt[0:1]}, {"C": C},
      source="loss t(x: f64[C], y: i64) = cross_entropy(x, y)")
+probs = F.softmax(randn(N, C), 1)
+for red in ["mean", "sum", "none"]:
+    case(f"cross_entropy probabilities weight smoothing {red}",
+         F.cross_entropy(logits, probs, weight=cw, label_smoothing=0.15, reduction=red),
+         {"x": logits, "p": probs, "w": cw}, {"N": N, "C": C},
+         source="loss t(x: f64[N, C], p: f64[N, C], w: f64[C]) = "
+                f'cross_entropy(x, p, w, reduction="{red}", label_smoothing=0.15)')
+case("cross_entropy probabilities", F.cross_entropy(logits, probs),
+     {"x": logits, "p": probs}, {"N": N, "C": C},
+     source="loss t(x: f64[N, C], p: f64[N, C]) = cross_entropy(x, p)")
 all_ign = torch.full((N,), 3)
 case("cross_entropy every label ignored",
      F.cross_entropy(logits, all_ign, ignore_index=3), {"x": logits, "y": all_ign},
