@@ -5,41 +5,53 @@
  * polynomial fitted by tests/vmath/fit_coeffs.py (weighted Remez, then
  * coefficients rounded to the type). Lanes never branch: out-of-range lanes
  * are clamped and special values chosen with selects, so the code widens to
- * any vector. No fast-math flag is set; llvm.fma is used explicitly (it is
- * part of the algorithm, so every width gives bitwise the same result).
+ * any vector. No fast-math flag is set, and none may be: the error-free sums
+ * below (Fast2Sum, TwoSum) are exactly what reassociation would "simplify".
+ * llvm.fma is explicit (part of the algorithm, so every width gives bitwise
+ * the same result). The cores return hi + lo pairs so that the functions
+ * built on them round once at the end.
  *
- * exp core, for exp and expm1 (x clamped to where the result saturates):
- *     k = rint(x / ln2)           by the shifter trick: t = fma(x, log2e, 1.5*2^p),
- *                                 k = t - 1.5*2^p, and k's bits are t's low bits
- *     r = x - k ln2               two fmas; the first, fma(-k, ln2_hi, x), is exact
- *     e^r - 1 = r + r^2 Q(r)      |r| <= ln2/2; Q of degree 5 (f32), 10 (f64)
- *   exp:    (1 + (r + r^2 Q)) * 2^k1 * 2^k2, with k = k1 + k2 split in two so
- *           that neither power of two over- or underflows: the first product
- *           is exact and the second rounds once, also to a subnormal result.
- *   expm1:  2^k (1 + r + r^2 Q) - 1 = fma(s, r^2 Q, fma(s, r, s - 1)), s = 2^k:
- *           the inner fma is exact or close to it, and the small term r^2 Q is
- *           added last, so there is no cancellation near 0 or for k = 1, 2.
- *           For k > KB (f32 64, f64 512), s = 2^KB and the result is scaled by
- *           2^(k-KB) at the end, so overflow gives inf.
+ * exp core (x clamped to where the result saturates):
+ *     k = rint(x / ln2)        by the shifter trick: t = fma(x, log2e, 1.5*2^p),
+ *                              k = t - 1.5*2^p, and k's bits are t's low bits
+ *     r + r_lo = x - k ln2     r1 = fma(-k, ln2_hi, x) is exact; r = r1 - k ln2_lo,
+ *                              r_lo its rounding error (one more fma)
+ *     e^r - 1 = r + r^2 Q(r)   |r| <= ln2/2; Q of degree 5 (f32), 10 (f64)
+ *     e^r = hi + lo            (1 + r) by Fast2Sum, plus r^2 Q + r_lo + its low part
+ *   exp:    hi * 2^k1 * 2^k2, k = k1 + k2 split in two so that neither power
+ *           of two over- or underflows: the first product is exact and the
+ *           second rounds once, also to a subnormal result, 0 or inf.
  *
- * log core, for log and log1p: log(2^e (1 + f)) with f in [sqrt(1/2)-1, sqrt(2)-1]
+ * expm1 core: 2^k e^r - 1 = (s - 1) + s r + s (r^2 Q + r_lo), s = 2^k. s - 1
+ *     and s r are exact and added by Fast2Sum (|s - 1| >= |s r|), the small
+ *     terms last: no cancellation near 0 or for k = -1, 1, 2. For k > KB (f32
+ *     64, f64 512), s = 2^KB, the 1 becomes 2^(KB-k), and the result is scaled
+ *     by 2^(k-KB) at the end, so overflow gives inf.
+ *
+ * log core: e ln2 + log(1 + f + flo), f in [sqrt(1/2)-1, sqrt(2)-1], flo tiny
  *     s = f / (2 + f),  z = s^2,  log(1+f) = 2 atanh(s) = 2s + s z P(z)
- *     log(1+f) = f - (hfsq - (s (hfsq + z P(z)) + e ln2_lo)),  hfsq = f^2/2,
- *     then + e ln2_hi in one fma. P of degree 2 (f32), 6 (f64).
- *   log:    x = 2^e m by bit arithmetic (subnormals scaled first), f = m - 1 exact.
- *   log1p:  e from u = 1 + x, then f = (1 + x) 2^-e - 1 = fma(x, 2^-e, 2^-e - 1),
- *           one rounding of the exact f (f = x when e = 0), so no cancellation.
+ *     log(1+f) = f - (hfsq - (s (hfsq + z P(z)) + e ln2_lo - hfsq_lo + flo (1 - 2s))),
+ *     hfsq + hfsq_lo = f^2/2 exactly (fma), then + e ln2_hi in one fma.
+ *     P of degree 2 (f32), 6 (f64); flo/(1+f) ~ flo (1 - 2s).
+ *   log:    x = 2^e m by bit arithmetic (subnormals scaled first), f = m - 1
+ *           exact, flo = 0.
+ *   log1p:  e from u = 1 + x, then f + flo = (1 + x) 2^-e - 1 = x 2^-e + (2^-e - 1),
+ *           two exact terms added by TwoSum: no cancellation, f = x when e = 0.
  *
  * The rest:
- *   tanh(x)     = sign(x) t / (t + 2), t = expm1(2|x|), |x| clamped at 10 (f32),
- *                 20 (f64), where tanh rounds to 1.
- *   sigmoid(x)  = 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0, e = exp(-|x|):
- *                 never overflows, and gives the tiny (subnormal) values for x << 0.
- *   softplus(x) = max(x, 0) + log1p(exp(-|x|)).
+ *   tanh(x)     = sign(x) t / (t + 2) while t = expm1(2|x|) < 2, else
+ *                 sign(x) (1 - 2 / (t + 2)); |x| clamped at 10 (f32), 20 (f64),
+ *                 where tanh rounds to 1. The division is refined with the
+ *                 exact residual of q (fma) and the low parts of t and t + 2.
+ *   sigmoid(x)  = 1 / (1 + E) for x >= 0, E / (1 + E) for x < 0, E = exp(-|x|)
+ *                 as hi + lo: never overflows, gives the tiny (subnormal)
+ *                 values for x << 0, and the division is refined as in tanh.
+ *   softplus(x) = max(x, 0) + log1p(E), E as in sigmoid, its low part carried
+ *                 into the log core's flo.
  *
  * The error bounds (vm_max_ulp) are the largest errors measured by
- * tests/vmath (f32: every float with a stride, every float in the critical
- * ranges; f64: random and edge inputs against __float128), rounded up.
+ * tests/vmath and vm_ulp (f32: every finite float; f64: random and edge
+ * inputs against __float128), rounded up; docs/vmath.md has the table.
  */
 #include "codegen/vmath.h"
 
@@ -275,10 +287,14 @@ static exp_red exp_reduce(em *e, LLVMValueRef x)
     return red;
 }
 
-/* e^x = 2^k (hi + lo), hi + lo = e^r in [0.7, 1.42]; x clamped to the exp range. */
-static dword exp_core(em *e, LLVMValueRef x, LLVMValueRef *k)
+/* e^x = 2^k (hi + lo), hi + lo = e^r in [0.7, 1.42]; x is clamped to the exp
+ * range (only from below when the caller knows that x <= 0). */
+static dword exp_core(em *e, LLVMValueRef x, bool nonpositive, LLVMValueRef *k)
 {
-    exp_red red = exp_reduce(e, clamp(e, x, e->k->exp_lo, e->k->exp_hi));
+    const vm_consts *c = e->k;
+    x = nonpositive ? sel(e, fcmp(e, LLVMRealOLT, x, kf(e, c->exp_lo)), kf(e, c->exp_lo), x)
+                    : clamp(e, x, c->exp_lo, c->exp_hi);
+    exp_red red = exp_reduce(e, x);
     *k = red.k;
     dword t = fast_two_sum(e, kf(e, 1.0), red.r);       /* 1 + r */
     LLVMValueRef small = fma3(e, red.r2, red.Q, vadd(e, t.lo, red.r_lo));
@@ -296,7 +312,7 @@ static LLVMValueRef scale2(em *e, LLVMValueRef v, LLVMValueRef k)
 static LLVMValueRef emit_exp(em *e, LLVMValueRef x)
 {
     LLVMValueRef k;
-    dword p = exp_core(e, x, &k);
+    dword p = exp_core(e, x, false, &k);
     return scale2(e, p.hi, k);
 }
 
@@ -379,9 +395,8 @@ static LLVMValueRef emit_log(em *e, LLVMValueRef x)
     return sel(e, ok, y, special);
 }
 
-/* log1p(x + xlo) for x > -1, finite, |xlo| <= ulp(x) or xlo NULL (the caller
- * handles special values). */
-static LLVMValueRef log1p_core(em *e, LLVMValueRef x, LLVMValueRef xlo)
+/* log1p(x) for x > -1, finite (the caller handles special values). */
+static LLVMValueRef log1p_core(em *e, LLVMValueRef x)
 {
     const vm_consts *c = e->k;
     LLVMValueRef ei, m;
@@ -391,8 +406,6 @@ static LLVMValueRef log1p_core(em *e, LLVMValueRef x, LLVMValueRef xlo)
     LLVMValueRef big = icmp(e, LLVMIntSGT, ei, ki(e, c->expm1_kb));
     LLVMValueRef sc = pow2i(e, isub(e, ki(e, 0), sel(e, big, ki(e, 0), ei)));
     dword f = two_sum(e, vmul(e, x, sc), vsub(e, sc, kf(e, 1.0)));
-    if (xlo)
-        f.lo = fma3(e, xlo, sc, f.lo);
     f.hi = sel(e, big, vsub(e, m, kf(e, 1.0)), f.hi);
     f.lo = sel(e, big, kf(e, 0.0), f.lo);
     LLVMValueRef y = log_core(e, f.hi, f.lo, LLVMBuildSIToFP(e->b, ei, e->ft, ""));
@@ -402,7 +415,7 @@ static LLVMValueRef log1p_core(em *e, LLVMValueRef x, LLVMValueRef xlo)
 
 static LLVMValueRef emit_log1p(em *e, LLVMValueRef x)
 {
-    LLVMValueRef y = log1p_core(e, x, NULL);
+    LLVMValueRef y = log1p_core(e, x);
     /* -1 -> -inf, < -1 -> NaN, inf and NaN -> themselves */
     LLVMValueRef special =
         sel(e, fcmp(e, LLVMRealOEQ, x, kf(e, -1.0)), kf(e, -INFINITY),
@@ -445,7 +458,7 @@ static LLVMValueRef emit_tanh(em *e, LLVMValueRef x)
 static LLVMValueRef emit_sigmoid(em *e, LLVMValueRef x)
 {
     LLVMValueRef k;
-    dword p = exp_core(e, LLVMBuildFNeg(e->b, fabs1(e, x), ""), &k);
+    dword p = exp_core(e, LLVMBuildFNeg(e->b, fabs1(e, x), ""), true, &k);
     dword ex = {scale2(e, p.hi, k), scale2(e, p.lo, k)};
     dword d = fast_two_sum(e, kf(e, 1.0), ex.hi);
     d.lo = vadd(e, d.lo, ex.lo);
@@ -457,12 +470,19 @@ static LLVMValueRef emit_sigmoid(em *e, LLVMValueRef x)
     return div_dw(e, n, d, q, inv);
 }
 
-/* max(x, 0) + log1p(exp(-|x|)) */
+/* max(x, 0) + log1p(E), E = exp(-|x|) = hi + lo in [0, 1]. As 1 + E is in
+ * [1, 2], log1p's exponent is 0 or 1 and f + flo = (1 + E) 2^-e - 1 is
+ * b + E 2^-e with b = 0 or -1/2, a Fast2Sum. */
 static LLVMValueRef emit_softplus(em *e, LLVMValueRef x)
 {
     LLVMValueRef k;
-    dword p = exp_core(e, LLVMBuildFNeg(e->b, fabs1(e, x), ""), &k);
-    LLVMValueRef l = log1p_core(e, scale2(e, p.hi, k), scale2(e, p.lo, k));
+    dword p = exp_core(e, LLVMBuildFNeg(e->b, fabs1(e, x), ""), true, &k);
+    dword ex = {scale2(e, p.hi, k), scale2(e, p.lo, k)};
+    LLVMValueRef big = fcmp(e, LLVMRealOGE, vadd(e, kf(e, 1.0), ex.hi), kf(e, 0x1.6a09e667f3bcdp+0));
+    LLVMValueRef sc = sel(e, big, kf(e, 0.5), kf(e, 1.0));
+    dword f = fast_two_sum(e, sel(e, big, kf(e, -0.5), kf(e, 0.0)), vmul(e, ex.hi, sc));
+    f.lo = fma3(e, ex.lo, sc, f.lo);
+    LLVMValueRef l = log_core(e, f.hi, f.lo, sel(e, big, kf(e, 1.0), kf(e, 0.0)));
     LLVMValueRef pos = sel(e, fcmp(e, LLVMRealOLT, x, kf(e, 0.0)), kf(e, 0.0), x);
     return vadd(e, pos, l);
 }

@@ -166,18 +166,25 @@ static void window32(sweep32 *s, vmc_window w)
  * ranges, near 0 and near the singularities. */
 #define W(lo, hi, stride) {(float)(lo), (float)(hi), stride}
 static const vmc_window win_exp[] = {W(88, 89, 1), W(-104, -87, 1), W(0.25, 0.5, 4),
-                                      W(-0.5, -0.25, 4)};
+                                      W(-0.5, -0.25, 4), W(0x1p-26, 0x1p-20, 32),
+                                      W(-0x1p-20, -0x1p-26, 32)};
 static const vmc_window win_expm1[] = {W(88, 89, 1), W(-18, -16, 1), W(0.25, 0.5, 4),
-                                        W(-0.5, -0.25, 4), W(1, 2, 8), W(-2, -1, 8)};
-static const vmc_window win_log[] = {W(0.5, 2, 4), W(0x1p-149, 0x1p-126, 7),
+                                        W(-0.5, -0.25, 4), W(1, 2, 8), W(-2, -1, 8),
+                                        W(0x1p-26, 0x1p-10, 64), W(-0x1p-10, -0x1p-26, 64)};
+static const vmc_window win_log[] = {W(0.5, 2, 4), W(0.99, 1.01, 1),
+                                      W(0x1p-149, 0x1p-126, 7),
                                       W(0x1.fffff0p127, 0x1.fffffep127, 1)};
 static const vmc_window win_log1p[] = {W(-1, -0.5, 4), W(0.25, 0.5, 4), W(-0.5, -0.25, 4),
-                                        W(1, 4, 8)};
-static const vmc_window win_tanh[] = {W(0.125, 1, 8), W(-1, -0.125, 8), W(8, 10, 1)};
+                                        W(1, 4, 8), W(0x1p-26, 0x1p-10, 64),
+                                        W(-0x1p-10, -0x1p-26, 64)};
+static const vmc_window win_tanh[] = {W(0.125, 1, 8), W(-1, -0.125, 8), W(8, 10, 1),
+                                       W(0x1p-16, 0x1p-8, 32), W(-0x1p-8, -0x1p-16, 32)};
 static const vmc_window win_sigmoid[] = {W(-104, -80, 1), W(15, 17, 1), W(0.25, 4, 16),
-                                          W(-4, -0.25, 16)};
+                                          W(-4, -0.25, 16), W(0x1p-30, 0x1p-10, 128),
+                                          W(-0x1p-10, -0x1p-30, 128)};
 static const vmc_window win_softplus[] = {W(-104, -80, 1), W(15, 17, 1), W(0.25, 4, 16),
-                                           W(-4, -0.25, 16)};
+                                           W(-4, -0.25, 16), W(0x1p-30, 0x1p-10, 128),
+                                           W(-0x1p-10, -0x1p-30, 128)};
 #undef W
 
 const vmc_window *vmc_windows32(vm_func f, int *n)
