@@ -31,6 +31,8 @@ static int param_index(const call_params *p, const char *name)
 
 static const char *suggest_param(const call_params *p, const char *name)
 {
+    if (strcmp(name, "dim") == 0 && param_index(p, "axis") >= 0)
+        return "axis"; /* PyTorch's word for it */
     const char *best = NULL;
     int bd = 99, limit = strlen(name) <= 4 ? 1 : 2;
     for (int i = 0; i < p->n; i++) {
