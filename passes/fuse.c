@@ -40,18 +40,51 @@ static ir_node *expand_lse(void *ctx, ir_graph *dst, const ir_node *old,
 
 typedef struct vote_walk {
     const ir_graph *g;
+    ir_dimset axes; /* the reduced dims of the reduction being oriented */
     int votes[IR_MAX_DIMS];
-    bool *seen;
+    bool reduced_first; /* a nested reduction lives on reduced dims only */
+    uint64_t *seen;     /* hashes of (node, dim map) visited: open addressing */
+    size_t seen_cap, nseen;
 } vote_walk;
+
+/* First visit of node n under this dim map? (A hash collision only makes
+ * the vote skip a path: orientation is a heuristic.) */
+static bool vote_first(vote_walk *w, const ir_node *n, const int *map)
+{
+    uint64_t h = sup_hash_mix(0x0123, n->id);
+    IR_DIMSET_FOREACH(d, n->dims)
+        h = sup_hash_mix(h, (uint64_t)(map[d] + 1));
+    h |= 1; /* 0 marks an empty slot */
+    if ((w->nseen + 1) * 2 > w->seen_cap) {
+        size_t cap = w->seen_cap ? w->seen_cap * 2 : 256;
+        uint64_t *t = sup_calloc(cap, sizeof *t);
+        for (size_t i = 0; i < w->seen_cap; i++)
+            if (w->seen[i]) {
+                size_t j = w->seen[i] & (cap - 1);
+                while (t[j])
+                    j = (j + 1) & (cap - 1);
+                t[j] = w->seen[i];
+            }
+        sup_free(w->seen);
+        w->seen = t;
+        w->seen_cap = cap;
+    }
+    size_t j = h & (w->seen_cap - 1);
+    for (; w->seen[j]; j = (j + 1) & (w->seen_cap - 1))
+        if (w->seen[j] == h)
+            return false;
+    w->seen[j] = h;
+    w->nseen++;
+    return true;
+}
 
 /* Each input read under r's operand votes for its innermost memory dim, as
  * named in the operand's dim space (map[d]: the operand dim that d stands for
  * at this node, or -1 when it is reduced or gathered on the way down). */
 static void vote(vote_walk *w, const ir_node *n, const int *map)
 {
-    if (w->seen[n->id])
-        return; /* an approximation: the first path to a node decides */
-    w->seen[n->id] = true;
+    if (!vote_first(w, n, map))
+        return;
     int sub[IR_MAX_DIMS];
     memcpy(sub, map, sizeof sub);
     switch (ir_op_info_of(n->op)->kind) {
@@ -69,11 +102,25 @@ static void vote(vote_walk *w, const ir_node *n, const int *map)
         }
         vote(w, n->ops[0], sub);
         return;
-    case IR_REDUCE:
+    case IR_REDUCE: {
+        /* a nested reduction whose result depends on reduced dims only (the
+         * row logsumexp inside a sum over rows) stays inline only if those
+         * dims are the outer loops */
+        ir_dimset on = 0;
+        bool mapped = true;
+        IR_DIMSET_FOREACH(d, n->dims) {
+            if (map[d] < 0)
+                mapped = false;
+            else
+                on |= ir_dimbit(map[d]);
+        }
+        if (mapped && on && ir_dimset_subset(on, w->axes))
+            w->reduced_first = true;
         IR_DIMSET_FOREACH(d, n->attr.axes)
             sub[d] = -1;
         vote(w, n->ops[0], sub);
         return;
+    }
     case IR_GATHER:
         for (int i = 1; i < n->nops; i++)
             vote(w, n->ops[i], map);
@@ -90,15 +137,20 @@ static void vote(vote_walk *w, const ir_node *n, const int *map)
 
 /* Natural order of reduction r: result dims first unless the dim its inputs
  * are contiguous in is one of the result dims (a column-wise reduction, like
- * a sum over the batch of an [N, C] tensor, runs down the rows instead). */
-static bool orient(const ir_graph *g, const ir_node *r, bool *seen)
+ * a sum over the batch of an [N, C] tensor, runs down the rows instead), or
+ * a nested reduction depends on the reduced dims only (the gradient of class
+ * weights, sum over n of [y[n] == c] * nll[n], loops over rows n outside so
+ * the row's logsumexp stays inline, with a partial [C] per chunk). */
+static bool orient(const ir_graph *g, const ir_node *r)
 {
-    vote_walk w = {.g = g, .seen = seen};
-    memset(seen, 0, g->nnodes * sizeof *seen);
+    vote_walk w = {.g = g, .axes = r->attr.axes};
     int map[IR_MAX_DIMS];
     for (int d = 0; d < IR_MAX_DIMS; d++)
         map[d] = ir_dimset_has(r->ops[0]->dims, d) ? d : -1;
     vote(&w, r->ops[0], map);
+    sup_free(w.seen);
+    if (w.reduced_first)
+        return false;
     int best = -1;
     for (int d = 0; d < IR_MAX_DIMS; d++)
         if (w.votes[d] > 0 && (best < 0 || w.votes[d] >= w.votes[best]))
@@ -496,13 +548,11 @@ sched_plan *sched_build(const ir_graph *src, strbuf *err)
     ir_graph *g = p->g;
     p->mat = sup_malloc(sizeof(int) * (g->nnodes + 1));
     p->dr_first = sup_calloc(g->nnodes + 1, sizeof *p->dr_first);
-    bool *seen = sup_calloc(g->nnodes + 1, sizeof *seen);
     for (uint32_t i = 0; i < g->nnodes; i++) {
         p->mat[i] = -1;
         if (ir_op_info_of(g->nodes[i]->op)->kind == IR_REDUCE)
-            p->dr_first[i] = orient(g, g->nodes[i], seen);
+            p->dr_first[i] = orient(g, g->nodes[i]);
     }
-    sup_free(seen);
 
     for (int o = 0; o < g->noutputs; o++) {
         const ir_output *out = &g->outputs[o];

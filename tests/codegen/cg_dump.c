@@ -1,7 +1,39 @@
 /* cg_dump - print the kernel plan and the optimized LLVM IR of a test loss.
  *   cg_dump LOSS [f32|f64] [plan|llvm]     LOSS: mse huber bce dice ce cew infonce
+ *   cg_dump FILE.loss ENTRY [plan|llvm]    through the frontend and passes (backward)
  * A developer's tool (not a test): see what the scheduler and lowering made. */
 #include "cg_losses.h"
+
+#include "frontend/frontend.h"
+#include "passes/passes.h"
+
+static ir_graph *from_file(const char *path, const char *entry)
+{
+    size_t len;
+    char *text = sup_read_file(path, &len);
+    if (!text)
+        return NULL;
+    diag_set ds;
+    diag_init(&ds);
+    int fid = diag_add_file(&ds, path, text, len);
+    fe_options o = {.entry = entry};
+    ir_graph *g = fe_compile(&ds, fid, &o);
+    strbuf err;
+    sb_init(&err);
+    if (!g) {
+        diag_format_all(&ds, &err);
+        fprintf(stderr, "%s", sb_str(&err));
+    } else {
+        pass_options po = {.backward = true, .verify = true};
+        g = pass_pipeline(g, &po, &err);
+        if (!g)
+            fprintf(stderr, "%s\n", sb_str(&err));
+    }
+    sb_free(&err);
+    diag_free(&ds);
+    sup_free(text);
+    return g;
+}
 
 static ir_graph *make(const char *name, ir_dtype T)
 {
@@ -24,7 +56,10 @@ int main(int argc, char **argv)
     }
     ir_dtype T = argc > 2 && !strcmp(argv[2], "f64") ? DT_F64 : DT_F32;
     const char *what = argc > 3 ? argv[3] : "plan";
-    ir_graph *g = make(argv[1], T);
+    size_t l = strlen(argv[1]);
+    ir_graph *g = l > 5 && !strcmp(argv[1] + l - 5, ".loss")
+                      ? from_file(argv[1], argc > 2 ? argv[2] : NULL)
+                      : make(argv[1], T);
     if (!g) {
         fprintf(stderr, "unknown loss %s\n", argv[1]);
         return 2;
