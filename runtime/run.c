@@ -392,12 +392,13 @@ void rt_call_end(lossc_loss *loss, rt_call *c)
 
 /* ---- calling the kernel ---------------------------------------------------------------- */
 
-/* "y[3]" or "y[2, 5]": the flat position is in canonical (dim id) order over
- * the input's dims; the indices are printed in the input's own order. */
-static void format_position(strbuf *sb, const ir_graph *g, const ir_input *in,
-                            const int64_t *dims, int64_t pos)
+/* Where flat position `pos` (canonical order over in's dims) falls in input
+ * in: its coordinates by dim id and its offset in the input's memory order.
+ * False if pos is outside the input. */
+static bool locate(const ir_graph *g, const ir_input *in, const int64_t *dims, int64_t pos,
+                   int64_t *coord, int64_t *offset)
 {
-    int64_t coord[IR_MAX_DIMS] = {0}, n = 1;
+    int64_t n = 1;
     for (int d = g->ndims - 1; d >= 0; d--) {
         bool mine = false;
         for (int k = 0; k < in->ndim; k++)
@@ -407,7 +408,47 @@ static void format_position(strbuf *sb, const ir_graph *g, const ir_input *in,
         coord[d] = dims[d] ? (pos / n) % dims[d] : 0;
         n *= dims[d];
     }
-    if (pos < 0 || pos >= n || in->ndim == 0) {
+    if (pos < 0 || pos >= n)
+        return false;
+    *offset = 0;
+    for (int k = 0; k < in->ndim; k++)
+        *offset = *offset * dims[in->order[k]] + coord[in->order[k]];
+    return true;
+}
+
+static int64_t load_int(ir_dtype dt, const void *p, int64_t i)
+{
+    return dt == DT_I32 ? ((const int32_t *)p)[i] : ((const int64_t *)p)[i];
+}
+
+/* The check names no input when the index is computed (a library loss's
+ * where(y == ignore_index, 0, y), say): find the one integer input holding
+ * the offending value at that position, if exactly one does. */
+static int guess_index_input(const rt_call *c, const lk_error *e)
+{
+    const ir_graph *g = c->k->g;
+    int found = -1;
+    for (int i = 0; i < g->ninputs; i++) {
+        const ir_input *in = &g->inputs[i];
+        int64_t coord[IR_MAX_DIMS], off;
+        if (in->kind != IR_IN_TENSOR || !ir_dtype_is_int(in->dtype) || in->ndim == 0 ||
+            !locate(g, in, c->dims, e->position, coord, &off))
+            continue;
+        if (load_int(in->dtype, c->bufs[i], off) != e->value)
+            continue;
+        if (found >= 0)
+            return -1; /* ambiguous: name none */
+        found = i;
+    }
+    return found;
+}
+
+/* "y[3]" or "y[2, 5]", indices in the input's own order. */
+static void format_position(strbuf *sb, const ir_graph *g, const ir_input *in,
+                            const int64_t *dims, int64_t pos)
+{
+    int64_t coord[IR_MAX_DIMS] = {0}, off;
+    if (in->ndim == 0 || !locate(g, in, dims, pos, coord, &off)) {
         sb_printf(sb, "%s (at position %lld)", in->name, (long long)pos);
         return;
     }
@@ -424,7 +465,7 @@ static lossc_status index_error(lossc_loss *loss, rt_call *c, const lk_error *e)
         return rt_fail(loss, LOSSC_ERR_INDEX, "index out of range: value %lld (range check %d)",
                        (long long)e->value, (int)e->check);
     const rt_check *ck = &c->k->checks[e->check];
-    int in = ck->input ? ir_input_find(g, ck->input) : -1;
+    int in = ck->input ? ir_input_find(g, ck->input) : guess_index_input(c, e);
     const char *dim = ck->dim >= 0 && ck->dim < g->ndims ? g->dims[ck->dim].name : "?";
     int64_t size = ck->dim >= 0 && ck->dim < g->ndims ? c->dims[ck->dim] : -1;
     strbuf sb;
@@ -433,10 +474,10 @@ static lossc_status index_error(lossc_loss *loss, rt_call *c, const lk_error *e)
         sb_puts(&sb, "label out of range: ");
         format_position(&sb, g, &g->inputs[in], c->dims, e->position);
         sb_printf(&sb, " = %lld is not in [0, %lld) (input '%s', dim %s", (long long)e->value,
-                  (long long)size, ck->input, dim);
+                  (long long)size, g->inputs[in].name, dim);
     } else {
-        sb_printf(&sb, "index out of range: %lld is not in [0, %lld) (dim %s", (long long)e->value,
-                  (long long)size, dim);
+        sb_printf(&sb, "index out of range: %lld is not in [0, %lld) at position %lld (dim %s",
+                  (long long)e->value, (long long)size, (long long)e->position, dim);
     }
     if (ck->where)
         sb_printf(&sb, ", %s", ck->where);

@@ -303,6 +303,23 @@ static void test_run_time_errors(void **state)
     assert_string_equal(lossc_loss_error(l), "input 'y' has N = 100002 but 'logits' has N = 100003");
     assert_int_equal(((unsigned char *)&d->loss)[0], 0xA5);
     ce_free(d);
+    /* through the library: the index is computed (ignore_index), the runtime
+     * still finds which input holds the bad label */
+    lossc_loss *lib;
+    assert_int_equal(lossc_compile(ctx, "loss wce(logits: f32[N, C], y: i64[N]) {\n"
+                                        "    return cross_entropy(logits, y)\n}\n",
+                                   NULL, &lib),
+                     LOSSC_OK);
+    float x[8] = {0}, lv = 0;
+    int64_t y[4] = {0, 1, 0, -3}, sx[2] = {4, 2}, s4[1] = {4};
+    DLTensor tx = tensor(x, F32, 2, sx), tly = tensor(y, I64, 1, s4), tl = tensor(&lv, F32, 0, NULL);
+    lossc_bind_input(lib, "logits", &tx), lossc_bind_input(lib, "y", &tly);
+    lossc_bind_output(lib, "loss", &tl);
+    assert_int_equal(lossc_forward(lib), LOSSC_ERR_INDEX);
+    assert_has(lossc_loss_error(lib), "y[3] = -3 is not in [0, 2) (input 'y', dim C");
+    y[3] = -100; /* ignore_index */
+    assert_int_equal(lossc_forward(lib), LOSSC_OK);
+    assert_close(lv, log(2.0), 1e-6, 0);
     lossc_ctx_free(ctx);
 }
 
