@@ -144,8 +144,9 @@ static bool continues_line(tok_kind k)
     }
 }
 
-/* These never occur inside an expression: seeing one means the line before
- * was cut short (an unclosed bracket, a dangling operator). */
+/* These never occur inside an expression: seeing one (or a '}' inside
+ * brackets) means the line before was cut short (an unclosed bracket, a
+ * dangling operator). */
 static bool starts_statement(tok_kind k)
 {
     return k == TK_LET || k == TK_OUT || k == TK_RETURN || k == TK_IF || k == TK_LOSS ||
@@ -191,7 +192,8 @@ int lex_tokenize(diag_set *ds, int file, token **out)
                 continue;
             }
         }
-        if (starts_statement(k) && skipped_nl.kind == TK_NEWLINE && n > 0 &&
+        bool cut_short = starts_statement(k) || (k == TK_RBRACE && depth > 0);
+        if (cut_short && skipped_nl.kind == TK_NEWLINE && n > 0 &&
             toks[n - 1].kind != TK_NEWLINE) {
             SUP_GROW(toks, cap, (size_t)n + 1);
             toks[n++] = skipped_nl; /* end the cut-short line here */
