@@ -1,7 +1,8 @@
 /* test_api.c - the C API end to end with real kernels: compile errors and
  * their statuses, the kernel cache, introspection, run-time errors with
  * their messages (nothing written), bitwise determinism across thread
- * counts, the upstream gradient, forward-only and wrt subsets, gradcheck.
+ * counts, the upstream gradient, forward-only and wrt subsets, strided
+ * tensors, gradcheck.
  * Reference values are double loops written here. */
 #include "testutil.h"
 
@@ -382,6 +383,42 @@ static void test_wrt_and_dloss(void **state)
     lossc_ctx_free(ctx);
 }
 
+/* Rows padded to C + 3 (a slice of a wider array): the same bits as dense. */
+static void test_strided(void **state)
+{
+    (void)state;
+    lossc_ctx *ctx;
+    assert_int_equal(lossc_ctx_new(&ctx, &(lossc_ctx_opts){.threads = 2}), LOSSC_OK);
+    ce_data *d = ce_make(5);
+    lossc_loss *l = ce_bound(ctx, d);
+    assert_int_equal(lossc_forward_backward(l), LOSSC_OK);
+    enum { LD = CC + 3 };
+    float *xp = malloc(sizeof(float) * CN * LD), *gp = malloc(sizeof(float) * CN * LD), loss;
+    for (int i = 0; i < CN; i++)
+        for (int c = 0; c < LD; c++) {
+            xp[i * LD + c] = c < CC ? d->x[i * CC + c] : NAN;
+            gp[i * LD + c] = -1;
+        }
+    int64_t strides[2] = {LD, 1};
+    DLTensor tx = tensor(xp, F32, 2, d->sx), tg = tensor(gp, F32, 2, d->sx);
+    DLTensor tl = tensor(&loss, F32, 0, NULL);
+    tx.strides = strides, tg.strides = strides;
+    assert_int_equal(lossc_bind_input(l, "logits", &tx), LOSSC_OK);
+    assert_int_equal(lossc_bind_grad(l, "logits", &tg), LOSSC_OK);
+    assert_int_equal(lossc_bind_output(l, "loss", &tl), LOSSC_OK);
+    assert_int_equal(lossc_forward_backward(l), LOSSC_OK);
+    assert_memory_equal(&loss, &d->loss, sizeof loss);
+    for (int i = 0; i < CN; i++) {
+        assert_memory_equal(&gp[i * LD], &d->gx[i * CC], sizeof(float) * CC);
+        for (int c = CC; c < LD; c++)
+            assert_true(gp[i * LD + c] == -1); /* the padding is not written */
+    }
+    free(xp);
+    free(gp);
+    ce_free(d);
+    lossc_ctx_free(ctx);
+}
+
 static void test_gradcheck(void **state)
 {
     (void)state;
@@ -417,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_run_time_errors),
         cmocka_unit_test(test_fixed_dim_and_forward_only),
         cmocka_unit_test(test_wrt_and_dloss),
+        cmocka_unit_test(test_strided),
         cmocka_unit_test(test_gradcheck),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
