@@ -324,12 +324,12 @@ static value binary_weak(elab *E, ir_op op, value a, value b, src_loc loc)
 {
     double x, y, r;
     bool ints = ir_dtype_is_int((ir_dtype)a.node->dtype) && ir_dtype_is_int((ir_dtype)b.node->dtype);
-    if (elab_is_const(a, &x) && elab_is_const(b, &y)) {
+    /* An operator without a folding rule is built as a node instead. */
+    if (elab_is_const(a, &x) && elab_is_const(b, &y) && fold_binary(op, x, y, &r)) {
         if (ints && (op == OP_FLOORDIV || op == OP_MOD) && y == 0) {
             elab_error(E, loc, "integer division by zero");
             return v_err();
         }
-        fold_binary(op, x, y, &r);
         if (is_cmp_op(op))
             return v_node(ir_const(E->g, DT_BOOL, r, loc));
         bool int_result = ints && op != OP_DIV && !(op == OP_POW && y < 0);
@@ -396,10 +396,8 @@ value elab_binop(elab *E, ir_op op, value a, value b, src_loc loc)
     if (a.weak || b.weak)
         unweaken(E, &a, &b, loc);
     double x, y, r;
-    if (logic && elab_is_const(a, &x) && elab_is_const(b, &y)) {
-        fold_binary(op, x, y, &r);
+    if (logic && elab_is_const(a, &x) && elab_is_const(b, &y) && fold_binary(op, x, y, &r))
         return v_node(ir_const(E->g, DT_BOOL, r, loc));
-    }
     /* A constant side decides `false && c` and `true || c`, so that a
      * compile-time `if` may guard a test that needs a constant. */
     if (logic && (elab_is_const(a, &x) || elab_is_const(b, &x)) &&
