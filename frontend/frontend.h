@@ -18,10 +18,12 @@
 #include "support/support.h"
 
 /* A compile-time choice given by name: a `str` parameter ("reduction" =
- * "sum") or the size of a dim fixed to specialize ("C" = "10"). The frontend
- * sets `used` on those it consumed; a setting naming a numeric scalar
- * parameter is left unused for the caller to bind at run time, and any other
- * name is an error. */
+ * "sum"), the size of a dim fixed to specialize ("C" = "10"), or an optional
+ * tensor parameter (`w: f32[C] = none`) made an input ("w" = "input"; the
+ * default "none" leaves it out of the graph's inputs). The frontend sets
+ * `used` on those it consumed; a setting naming a numeric scalar parameter
+ * is left unused for the caller to bind at run time, and any other name is
+ * an error. */
 typedef struct fe_setting {
     const char *name;
     const char *value;
@@ -29,19 +31,25 @@ typedef struct fe_setting {
 } fe_setting;
 
 typedef struct fe_options {
-    const char *entry; /* loss to compile; NULL: the file's only loss */
+    const char *entry; /* loss to compile (the file's, else the library's);
+                          NULL: the file's only loss */
     fe_setting *settings;
     int nsettings;
     bool no_library; /* do not make the built-in loss library visible */
 } fe_options;
 
-/* Check every definition of a file (lossc check). Returns the error count;
- * the diagnostics are in ds. `file` is an id from diag_add_file. */
+/* Check a file (lossc check): its syntax, and every loss compiled as an
+ * entry with its defaults (a str parameter without one is taken as unknown:
+ * no branch testing it is chosen). Returns the error count; the diagnostics
+ * are in ds. `file` is an id from diag_add_file. The library files are
+ * registered in ds too, as "<lib>/NAME.loss". */
 int fe_check(diag_set *ds, int file);
 
 /* Compile one loss of a file to a graph: its inputs are the tensor and
- * numeric scalar parameters in declaration order, its outputs the returned
- * value ("loss") then every `out`. NULL when there were errors (in ds). */
+ * numeric scalar parameters in declaration order (an optional tensor only
+ * when set to "input"), its outputs the returned value ("loss") then every
+ * `out` in order. The graph may hold OP_GRAD nodes for passes/ to expand.
+ * NULL when there were errors (in ds). */
 ir_graph *fe_compile(diag_set *ds, int file, const fe_options *opts);
 
 /* The names of the losses a file defines, in order (sup_free each name and
