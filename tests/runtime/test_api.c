@@ -8,6 +8,7 @@
 
 #include "runtime/lossc.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 static const char *HUBER =
@@ -383,6 +384,43 @@ static void test_wrt_and_dloss(void **state)
     lossc_ctx_free(ctx);
 }
 
+/* Two losses of one context run from two threads at once (they meet at the
+ * pool; one runs its chunks inline): the same bits as alone. */
+typedef struct racer {
+    lossc_loss *l;
+    int failures;
+} racer;
+
+static void *race(void *arg)
+{
+    racer *r = arg;
+    for (int i = 0; i < 10; i++)
+        r->failures += lossc_forward_backward(r->l) != LOSSC_OK;
+    return NULL;
+}
+
+static void test_concurrent_losses(void **state)
+{
+    (void)state;
+    lossc_ctx *ctx;
+    assert_int_equal(lossc_ctx_new(&ctx, &(lossc_ctx_opts){.threads = 2}), LOSSC_OK);
+    ce_data *a = ce_make(3), *b = ce_make(4), *ref = ce_make(3);
+    lossc_loss *la = ce_bound(ctx, a), *lb = ce_bound(ctx, b), *lr = ce_bound(ctx, ref);
+    assert_int_equal(lossc_forward_backward(lr), LOSSC_OK);
+    racer ra = {la, 0}, rb = {lb, 0};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, race, &ra);
+    pthread_create(&tb, NULL, race, &rb);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    assert_int_equal(ra.failures + rb.failures, 0);
+    assert_memory_equal(&a->loss, &ref->loss, sizeof(float));
+    assert_memory_equal(a->gx, ref->gx, sizeof(float) * CN * CC);
+    assert_close(b->loss, ce_ref(b), 1e-5, 0);
+    ce_free(a), ce_free(b), ce_free(ref);
+    lossc_ctx_free(ctx);
+}
+
 /* Rows padded to C + 3 (a slice of a wider array): the same bits as dense. */
 static void test_strided(void **state)
 {
@@ -454,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_run_time_errors),
         cmocka_unit_test(test_fixed_dim_and_forward_only),
         cmocka_unit_test(test_wrt_and_dloss),
+        cmocka_unit_test(test_concurrent_losses),
         cmocka_unit_test(test_strided),
         cmocka_unit_test(test_gradcheck),
     };
