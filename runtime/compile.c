@@ -221,6 +221,8 @@ static lossc_status get_kernel(job *j, bool backward, rt_kernel **out, bool *hit
 
 /* ---- the entry and the settings ------------------------------------------------------------- */
 
+/* The entry: the named loss (the file's, else the library's) or the file's
+ * only one. Syntax errors are found here, so they get their own status. */
 static lossc_status pick_entry(lossc_ctx *ctx, diag_set *ds, int file, const char *want,
                                char **entry)
 {
@@ -236,23 +238,38 @@ static lossc_status pick_entry(lossc_ctx *ctx, diag_set *ds, int file, const cha
     }
     strbuf list;
     sb_init(&list);
-    for (int i = 0; i < n; i++)
+    bool in_file = false;
+    for (int i = 0; i < n; i++) {
         sb_printf(&list, "%s%s", i ? ", " : "", names[i]);
+        in_file |= want && strcmp(names[i], want) == 0;
+    }
     const char *fname = diag_file(ds, file)->name;
     lossc_status st = LOSSC_OK;
     *entry = NULL;
-    for (int i = 0; want && i < n; i++)
-        if (strcmp(names[i], want) == 0)
-            *entry = sup_strdup(want);
-    if (want && !*entry)
-        st = rt_ctx_fail(ctx, LOSSC_ERR_UNKNOWN_NAME, "%s defines no loss named '%s' (%s%s)",
-                         fname, want, n ? "it defines: " : "it defines none", sb_str(&list));
-    else if (!want && n == 0)
+    if (want && !in_file) { /* a loss of the library? */
+        diag_set probe;
+        diag_init(&probe);
+        const src_file *f = diag_file(ds, file);
+        int pf = diag_add_file(&probe, f->name, f->text, f->len);
+        fe_param_info *params = NULL;
+        int k = fe_describe_entry(&probe, pf, &(fe_options){.entry = want}, &params);
+        if (k < 0)
+            st = rt_ctx_fail(ctx, LOSSC_ERR_UNKNOWN_NAME,
+                             "%s defines no loss named '%s' (%s%s), nor does the library",
+                             fname, want, n ? "it defines: " : "it defines none",
+                             sb_str(&list));
+        else
+            fe_param_info_free(params, k);
+        diag_free(&probe);
+    }
+    if (st == LOSSC_OK && want)
+        *entry = sup_strdup(want);
+    else if (st == LOSSC_OK && n == 0)
         st = rt_ctx_fail(ctx, LOSSC_ERR_ARG, "%s defines no loss", fname);
-    else if (!want && n > 1)
+    else if (st == LOSSC_OK && n > 1)
         st = rt_ctx_fail(ctx, LOSSC_ERR_ARG, "%s defines %d losses (%s): name one as the entry",
                          fname, n, sb_str(&list));
-    else if (!want)
+    else if (st == LOSSC_OK)
         *entry = sup_strdup(names[0]);
     for (int i = 0; i < n; i++)
         sup_free(names[i]);
