@@ -30,6 +30,11 @@ static void format_double(double v, strbuf *out)
         return;
     }
     char buf[40];
+    if (v == trunc(v) && fabs(v) < 1e15) { /* integral: 10, not 1e+01 */
+        snprintf(buf, sizeof buf, "%.0f", v);
+        sb_puts(out, buf);
+        return;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, v);
         if (strtod(buf, NULL) == v)
