@@ -118,6 +118,9 @@ static char *format_loc(const diag_set *ds, src_loc loc)
     return sb_take(&sb);
 }
 
+/* The context frees the JIT through a void * (it knows nothing of codegen). */
+static void destroy_jit(void *jit) { cg_jit_destroy(jit); }
+
 static lossc_status ensure_jit(lossc_ctx *ctx)
 {
     if (ctx->jit)
@@ -128,7 +131,7 @@ static lossc_status ensure_jit(lossc_ctx *ctx)
     ctx->jit = cg_jit_create(&target, &err);
     lossc_status st = LOSSC_OK;
     if (ctx->jit)
-        ctx->jit_destroy = (void (*)(void *))cg_jit_destroy;
+        ctx->jit_destroy = destroy_jit;
     else
         st = rt_ctx_fail(ctx, LOSSC_ERR_ARG, "cannot create the JIT for CPU '%s': %s",
                          ctx->cpu ? ctx->cpu : "host", sb_str(&err));
