@@ -16,6 +16,9 @@
 #include "passes/gradcheck.h"
 #include "runtime/rt.h"
 
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,9 +243,11 @@ int cli_cmd_demo(const cli_args *a)
         strbuf sd;
         sb_init(&sd);
         format_dims(&sd, fe, dims);
-        printf("lossc demo: %s from %s, %s, %d thread%s, CPU %s\n\n", lossc_loss_name(loss),
+        char *host = LLVMGetHostCPUName();
+        printf("lossc demo: %s from %s, %s, %d thread%s, CPU %s%s\n\n", lossc_loss_name(loss),
                a->file, sb_str(&sd), lossc_ctx_threads(ctx), lossc_ctx_threads(ctx) > 1 ? "s" : "",
-               a->cpu ? a->cpu : "host");
+               a->cpu ? a->cpu : host, a->cpu ? "" : " (host)");
+        LLVMDisposeMessage(host);
         sb_free(&sd);
         print_summary(loss, &r);
     }
