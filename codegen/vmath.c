@@ -8,7 +8,7 @@
  * any vector. No fast-math flag is set, and none may be: the error-free sums
  * below (Fast2Sum, TwoSum) are exactly what reassociation would "simplify".
  * llvm.fma is explicit (part of the algorithm, so every width gives bitwise
- * the same result). The cores return hi + lo pairs so that the functions
+ * the same result). Polynomials: Horner in f32, c0 + x Estrin(c1..) in f64. The cores return hi + lo pairs so that the functions
  * built on them round once at the end.
  *
  * exp core (x clamped to where the result saturates):
@@ -214,9 +214,32 @@ static LLVMValueRef copysign2(em *e, LLVMValueRef mag, LLVMValueRef sgn)
     return intrinsic(e, "llvm.copysign", args, 2);
 }
 
-/* Horner's scheme, c[0] + x (c[1] + x (...)). */
-static LLVMValueRef horner(em *e, LLVMValueRef x, const double *c, int n)
+/* c[0] + c[1] x + ... + c[n-1] x^(n-1) by Estrin's scheme: pairs c[i] + c[i+1] x,
+ * then pairs of pairs with x^2, x^4, ...: the same work as Horner's scheme but
+ * a dependency chain of log2(n) fmas instead of n. */
+static LLVMValueRef estrin(em *e, LLVMValueRef x, const double *c, int n)
 {
+    LLVMValueRef t[16];
+    int m = 0;
+    for (int i = 0; i < n; i += 2)
+        t[m++] = i + 1 < n ? fma3(e, kf(e, c[i + 1]), x, kf(e, c[i])) : kf(e, c[i]);
+    for (LLVMValueRef xp = vmul(e, x, x); m > 1; xp = vmul(e, xp, xp)) {
+        int k = 0;
+        for (int i = 0; i < m; i += 2)
+            t[k++] = i + 1 < m ? fma3(e, t[i + 1], xp, t[i]) : t[i];
+        m = k;
+    }
+    return t[0];
+}
+
+/* The polynomial c[0] + x (c[1] + ...). Short ones (f32) by Horner's scheme,
+ * the most accurate; long ones (f64) by c[0] + x Estrin(c[1..]), which keeps
+ * Horner's last, dominant step and shortens the dependency chain that bounds
+ * a vectorized loop's speed from 4n to about 4 log2(n) cycles. */
+static LLVMValueRef poly(em *e, LLVMValueRef x, const double *c, int n)
+{
+    if (n > 6)
+        return fma3(e, estrin(e, x, c + 1, n - 1), x, kf(e, c[0]));
     LLVMValueRef y = kf(e, c[n - 1]);
     for (int i = n - 2; i >= 0; i--)
         y = fma3(e, y, x, kf(e, c[i]));
@@ -283,7 +306,7 @@ static exp_red exp_reduce(em *e, LLVMValueRef x)
     red.r = fma3(e, kfl, kf(e, -c->ln2_lo), r1);
     red.r_lo = fma3(e, kfl, kf(e, -c->ln2_lo), vsub(e, r1, red.r));
     red.r2 = vmul(e, red.r, red.r);
-    red.Q = horner(e, red.r, c->q, c->nq);
+    red.Q = poly(e, red.r, c->q, c->nq);
     return red;
 }
 
@@ -353,7 +376,7 @@ static LLVMValueRef log_core(em *e, LLVMValueRef f, LLVMValueRef flo, LLVMValueR
     const vm_consts *c = e->k;
     LLVMValueRef s = vdiv(e, f, vadd(e, kf(e, 2.0), f));
     LLVMValueRef z = vmul(e, s, s);
-    LLVMValueRef R = vmul(e, z, horner(e, z, c->p, c->np));
+    LLVMValueRef R = vmul(e, z, poly(e, z, c->p, c->np));
     LLVMValueRef hf = vmul(e, kf(e, 0.5), f);
     LLVMValueRef hfsq = vmul(e, hf, f);
     /* f^2/2 = hfsq + its rounding error, which goes with the small terms */
