@@ -5,14 +5,17 @@
 #   scripts/setup.sh            build dependencies only
 #   scripts/setup.sh --tests    also what the test suite compares against
 #                               (python3-torch, python3-numpy)
+#   scripts/setup.sh --bench    also what bench/run compares against and
+#                               draws with (python3-torch, python3-matplotlib)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential cmake pkg-config ccache llvm-19-dev re2c libcmocka-dev
       libdlpack-dev python3)
-if [[ "${1:-}" == "--tests" ]]; then
-  pkgs+=(python3-numpy python3-torch)
-fi
+case "${1:-}" in
+  --tests) pkgs+=(python3-numpy python3-torch) ;;
+  --bench) pkgs+=(python3-numpy python3-torch python3-matplotlib) ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do
