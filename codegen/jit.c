@@ -12,6 +12,8 @@
 #include <llvm-c/Orc.h>
 #include <llvm/Config/llvm-config.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -122,6 +124,9 @@ lk_kernel_fn cg_jit_compile(cg_jit *j, const ir_graph *g, const char *symbol,
                             cg_kernel_info *info, strbuf *err)
 {
     double t0 = now_ms();
+    struct timespec ts0;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts0);
+    double cpu0 = (double)ts0.tv_sec * 1e3 + (double)ts0.tv_nsec / 1e6;
     pthread_mutex_lock(&j->lock);
     char *name = unique_name(j, symbol);
 #if LLVM_VERSION_MAJOR >= 21
@@ -153,6 +158,14 @@ lk_kernel_fn cg_jit_compile(cg_jit *j, const ir_graph *g, const char *symbol,
     }
     fn = (lk_kernel_fn)(uintptr_t)addr;
     local.compile_ms = now_ms() - t0;
+    if (getenv("LOSSC_CG_TIMES")) { /* developers: thread CPU time per phase */
+        struct timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        double cpu = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6 - cpu0;
+        fprintf(stderr, "lossc: %s: cpu %.1f ms = build %.1f + O3 %.1f + machine code %.1f "
+                "(wall %.1f ms)\n", name, cpu, cg_last_times[0], cg_last_times[1],
+                cpu - cg_last_times[0] - cg_last_times[1], local.compile_ms);
+    }
     if (info)
         *info = local;
     else

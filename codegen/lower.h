@@ -1,7 +1,12 @@
 /* lower.h - internals of the lowering (lower_*.c), shared by jit.c and aot.c.
  *
  * SPMD lowering. Every loop nest vectorizes at most one loop on any path (the
- * innermost one, W lanes, main part + one masked tail). Every value is
+ * innermost one, W lanes). A vectorized loop has one body, run on every W
+ * lanes with a mask that is all-true but on the last iteration: loads are
+ * masked (as cheap as plain ones on AVX2 and AVX-512), stores branch to a
+ * masked store only on the last iteration (masked stores are slow on AVX2),
+ * folds select the identity in dead lanes. One body instead of a main part
+ * and a tail halves the code LLVM must compile. Every value is
  * uniform (a scalar, the same for all lanes) or varying (a <W x T> vector);
  * loop indices of the vectorized loop are "linear" (first lane + 0..W-1) so
  * that loads and stores can tell contiguous accesses from gathers.
@@ -46,6 +51,9 @@ bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, strbuf *err);
 LLVMValueRef cg_lower(LLVMModuleRef m, const cg_target *t, const sched_plan *p,
                       const char *symbol, strbuf *err);
 
+/* Milliseconds of the last cg_build_module in this thread: lowering, O3. */
+extern _Thread_local double cg_last_times[2];
+
 /* Build plan + module + O3 for one graph (what jit, aot and print share). */
 bool cg_build_module(LLVMContextRef ctx, const cg_target *t, LLVMTargetMachineRef tm,
                      const ir_graph *const *graphs, const char *const *symbols, int n,
@@ -71,7 +79,7 @@ static inline int cv_home(uint64_t loops) { return loops ? 64 - __builtin_clzll(
 /* ---- scopes ---------------------------------------------------------------------- */
 
 enum { CH_HOIST, CH_BODY };
-enum { SC_ROOT, SC_LOOP, SC_TAIL };
+enum { SC_ROOT, SC_LOOP };
 
 typedef struct cg_scope {
     int kind;
@@ -83,7 +91,8 @@ typedef struct cg_scope {
     LLVMBasicBlockRef header, latch, exit;
     LLVMValueRef index, next, lo, hi, step;
     /* vector state in effect (inherited from enclosing scopes) */
-    LLVMValueRef mask;  /* <W x i1> in a masked tail, else NULL */
+    LLVMValueRef mask;  /* <W x i1> live lanes in a vectorized loop, else NULL */
+    LLVMValueRef full;  /* i1: every lane is live (not the last iteration) */
     int vpos;           /* path position of the vectorized loop in effect, or -1 */
 } cg_scope;
 
@@ -142,13 +151,10 @@ void fn_free(cg_fn *f);
 void at(cg_fn *f, int depth, int chain);    /* position the builder */
 void at_body(cg_fn *f);                     /* the innermost open scope's body */
 /* Open a loop over [lo, hi) from the body or hoist chain of the innermost
- * scope; `vector`: step W (the main part; follow with scope_open_tail). */
+ * scope; `vector`: step W with the scope's mask and full flag set. Returns
+ * the index of the (first lane of the) iteration. */
 LLVMValueRef scope_open_loop(cg_fn *f, int chain, LLVMValueRef lo, LLVMValueRef hi,
                              bool vector, int vpos);
-/* After closing a vector loop: the masked tail for the remaining < W lanes.
- * Returns the tail's first index. */
-LLVMValueRef scope_open_tail(cg_fn *f, int chain, LLVMValueRef after_main,
-                             LLVMValueRef hi, int vpos);
 void scope_close(cg_fn *f);
 /* Start a new hoist chain after the current root body (a new stage: values
  * read from buffers written so far may be hoisted only past this point). */

@@ -8,6 +8,7 @@
  * range, no out-of-bounds load even for an index a range check will reject.
  */
 #include "codegen/lower.h"
+#include "codegen/vmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -117,29 +118,6 @@ static LLVMValueRef intrin2(cg_fn *f, const char *name, LLVMValueRef x, LLVMValu
     return call_intrinsic(f, name, &t, 1, a, 2);
 }
 
-/* A libm function applied lane by lane (the fallback until vmath lands). */
-static LLVMValueRef libm_call(cg_fn *f, const char *name32, const char *name64, int dt,
-                              LLVMValueRef x)
-{
-    LLVMTypeRef t = ty_scalar(f, dt);
-    const char *name = dt == DT_F32 ? name32 : name64;
-    LLVMTypeRef fty = LLVMFunctionType(t, &t, 1, 0);
-    LLVMValueRef fn = LLVMGetNamedFunction(f->mod, name);
-    if (!fn)
-        fn = LLVMAddFunction(f->mod, name, fty);
-    if (!is_vec(x))
-        return LLVMBuildCall2(f->b, fty, fn, &x, 1, "");
-    LLVMValueRef r = LLVMGetPoison(LLVMTypeOf(x));
-    LLVMTypeRef i32 = LLVMInt32TypeInContext(f->ctx);
-    for (int i = 0; i < f->W; i++) {
-        LLVMValueRef lane = LLVMConstInt(i32, (unsigned long long)i, 0);
-        LLVMValueRef e = LLVMBuildExtractElement(f->b, x, lane, "");
-        e = LLVMBuildCall2(f->b, fty, fn, &e, 1, "");
-        r = LLVMBuildInsertElement(f->b, r, e, lane, "");
-    }
-    return r;
-}
-
 static LLVMValueRef fcmp(cg_fn *f, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b)
 {
     return LLVMBuildFCmp(f->b, p, a, b, "");
@@ -157,37 +135,31 @@ static LLVMValueRef sel(cg_fn *f, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b
 
 /* ---- transcendental functions: the one place that knows how ---------------------- */
 
-/* Every exp/log/... goes through here, so that switching to codegen/vmath.c
- * (vectorized, with stated ulp bounds) is a change of this function only.
- * Until then: LLVM intrinsics and libm, lane by lane. */
+/* Every exp/log/... goes through here: codegen/vmath.c emits them as plain
+ * branch-free LLVM IR (range reduction + polynomial) with stated ulp bounds,
+ * for scalars and vectors alike, so they vectorize with everything else. */
 static LLVMValueRef cg_math(cg_fn *f, int op, int dt, LLVMValueRef x)
 {
-    bool vec = is_vec(x);
+    (void)dt;
+    vm_func vf;
     switch (op) {
-    case OP_EXP: return intrin1(f, "llvm.exp", x);
-    case OP_LOG: return intrin1(f, "llvm.log", x);
-    case OP_EXPM1: return libm_call(f, "expm1f", "expm1", dt, x);
-    case OP_LOG1P: return libm_call(f, "log1pf", "log1p", dt, x);
-    case OP_TANH: return libm_call(f, "tanhf", "tanh", dt, x);
-    case OP_SIGMOID: {
-        /* x >= 0: 1 / (1 + e^-x); else e^x / (1 + e^x): both from e = e^-|x| */
-        LLVMValueRef e = cg_math(f, OP_EXP, dt, LLVMBuildFNeg(f->b, intrin1(f, "llvm.fabs", x), ""));
-        LLVMValueRef r = LLVMBuildFDiv(f->b, cfloat(f, dt, 1, vec),
-                                       LLVMBuildFAdd(f->b, cfloat(f, dt, 1, vec), e, ""), "");
-        return sel(f, fcmp(f, LLVMRealOGE, x, cfloat(f, dt, 0, vec)), r,
-                   LLVMBuildFMul(f->b, e, r, ""));
-    }
-    case OP_SOFTPLUS: {
-        /* log1p(e^-|x|) + max(x, 0) */
-        LLVMValueRef e = cg_math(f, OP_EXP, dt, LLVMBuildFNeg(f->b, intrin1(f, "llvm.fabs", x), ""));
-        LLVMValueRef zero = cfloat(f, dt, 0, vec);
-        LLVMValueRef pos = sel(f, fcmp(f, LLVMRealOGT, x, zero), x, zero);
-        return LLVMBuildFAdd(f->b, cg_math(f, OP_LOG1P, dt, e), pos, "");
-    }
+    case OP_EXP: vf = VM_EXP; break;
+    case OP_EXPM1: vf = VM_EXPM1; break;
+    case OP_LOG: vf = VM_LOG; break;
+    case OP_LOG1P: vf = VM_LOG1P; break;
+    case OP_TANH: vf = VM_TANH; break;
+    case OP_SIGMOID: vf = VM_SIGMOID; break;
+    case OP_SOFTPLUS: vf = VM_SOFTPLUS; break;
     default:
         cg_fail(f, "codegen: cg_math has no rule for '%s'", ir_op_name(op));
         return LLVMGetPoison(LLVMTypeOf(x));
     }
+    LLVMValueRef r = vm_emit(f->mod, f->b, vf, x);
+    if (!r) {
+        cg_fail(f, "codegen: vmath cannot compute %s of this type", ir_op_name(op));
+        return LLVMGetPoison(LLVMTypeOf(x));
+    }
+    return r;
 }
 
 /* ---- elementwise semantics ------------------------------------------------------------ */
@@ -260,6 +232,100 @@ static LLVMValueRef int_pow(cg_fn *f, int dt, LLVMValueRef a, LLVMValueRef b, bo
     return sel(f, icmp(f, LLVMIntSLT, b, cint(f, dt, 0, vec)), neg, p);
 }
 
+/* x^y for floats, vectorized: exp(y log|x|) computed in f64 (so an f32
+ * result is correctly rounded but for double rounding, and an f64 one is
+ * within |y log x| ulp), then C's pow for signs, zeros, infinities, NaN:
+ * pow(x, 0) = pow(1, y) = pow(-1, +-inf) = 1; a negative finite x with a
+ * non-integer y is NaN; a negative x (or -0) with an odd integer y keeps
+ * its sign. */
+static LLVMValueRef pow_general(cg_fn *f, int dt, LLVMValueRef x, LLVMValueRef y, bool vec)
+{
+    LLVMValueRef wx = emit_cast(f, x, dt, DT_F64, vec), wy = emit_cast(f, y, dt, DT_F64, vec);
+    LLVMValueRef ax = intrin1(f, "llvm.fabs", wx);
+    LLVMValueRef l = vm_emit(f->mod, f->b, VM_LOG, ax);
+    LLVMValueRef r = vm_emit(f->mod, f->b, VM_EXP, LLVMBuildFMul(f->b, wy, l, ""));
+    LLVMValueRef half = LLVMBuildFMul(f->b, wy, cfloat(f, DT_F64, 0.5, vec), "");
+    LLVMValueRef yint = fcmp(f, LLVMRealOEQ, intrin1(f, "llvm.floor", wy), wy);
+    LLVMValueRef yodd = LLVMBuildAnd(f->b, yint,
+                                     fcmp(f, LLVMRealUNE, intrin1(f, "llvm.floor", half), half), "");
+    LLVMTypeRef it = vec ? LLVMVectorType(LLVMInt64TypeInContext(f->ctx), (unsigned)f->W)
+                         : LLVMInt64TypeInContext(f->ctx);
+    LLVMValueRef sign = icmp(f, LLVMIntSLT, LLVMBuildBitCast(f->b, wx, it, ""), LLVMConstNull(it));
+    r = sel(f, LLVMBuildAnd(f->b, sign, yodd, ""), LLVMBuildFNeg(f->b, r, ""), r);
+    LLVMValueRef inf = cfloat(f, DT_F64, INFINITY, vec), one = cfloat(f, DT_F64, 1, vec);
+    LLVMValueRef bad = LLVMBuildAnd(f->b, fcmp(f, LLVMRealOLT, wx, cfloat(f, DT_F64, 0, vec)),
+                                    LLVMBuildAnd(f->b, LLVMBuildNot(f->b, yint, ""),
+                                                 fcmp(f, LLVMRealONE, ax, inf), ""), "");
+    r = sel(f, bad, cfloat(f, DT_F64, NAN, vec), r);
+    LLVMValueRef is_one = LLVMBuildOr(
+        f->b, LLVMBuildOr(f->b, fcmp(f, LLVMRealOEQ, wy, cfloat(f, DT_F64, 0, vec)),
+                          fcmp(f, LLVMRealOEQ, wx, one), ""),
+        LLVMBuildAnd(f->b, fcmp(f, LLVMRealOEQ, ax, one),
+                     fcmp(f, LLVMRealOEQ, intrin1(f, "llvm.fabs", wy), inf), ""), "");
+    r = sel(f, is_one, one, r);
+    return emit_cast(f, r, DT_F64, dt, vec);
+}
+
+/* x^c for the constants worth a shortcut; NULL for the others. */
+static LLVMValueRef pow_const(cg_fn *f, int dt, LLVMValueRef x, double c, bool vec)
+{
+    LLVMValueRef one = cfloat(f, dt, 1, vec);
+    if (c == 0)
+        return one;
+    if (c == 1)
+        return x;
+    if (c == 2 || c == -2) {
+        LLVMValueRef sq = LLVMBuildFMul(f->b, x, x, "");
+        return c > 0 ? sq : LLVMBuildFDiv(f->b, one, sq, "");
+    }
+    if (c == 3)
+        return LLVMBuildFMul(f->b, LLVMBuildFMul(f->b, x, x, ""), x, "");
+    if (c == 4) {
+        LLVMValueRef sq = LLVMBuildFMul(f->b, x, x, "");
+        return LLVMBuildFMul(f->b, sq, sq, "");
+    }
+    if (c == -1)
+        return LLVMBuildFDiv(f->b, one, x, "");
+    if (c == 0.5) { /* pow(-0, .5) = +0 and pow(-inf, .5) = +inf, unlike sqrt */
+        LLVMValueRef r = intrin1(f, "llvm.sqrt", x);
+        r = sel(f, fcmp(f, LLVMRealOEQ, x, cfloat(f, dt, -INFINITY, vec)),
+                cfloat(f, dt, INFINITY, vec), r);
+        return LLVMBuildFAdd(f->b, r, cfloat(f, dt, 0, vec), "");
+    }
+    return NULL;
+}
+
+/* A uniform run-time exponent: branches on y == 2 and y == 1 (focal's
+ * gamma and the gamma - 1 of its gradient), predictable and unswitched by
+ * LLVM, before the general path. Emitted at the end of the hoist chain of
+ * scope `home`, which this splits. */
+static LLVMValueRef pow_uniform(cg_fn *f, int home, int dt, LLVMValueRef x, LLVMValueRef y,
+                                bool vec)
+{
+    cg_scope *s = &f->scopes[home];
+    LLVMBasicBlockRef bb[3], join = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "pow.done");
+    LLVMValueRef val[3];
+    const double special[2] = {2, 1};
+    for (int k = 0; k < 2; k++) {
+        LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "pow.int");
+        LLVMBasicBlockRef no = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "pow.else");
+        LLVMBuildCondBr(f->b, fcmp(f, LLVMRealOEQ, y, cfloat(f, dt, special[k], false)), yes, no);
+        LLVMPositionBuilderAtEnd(f->b, yes);
+        val[k] = pow_const(f, dt, x, special[k], vec);
+        bb[k] = LLVMGetInsertBlock(f->b);
+        LLVMBuildBr(f->b, join);
+        LLVMPositionBuilderAtEnd(f->b, no);
+    }
+    val[2] = pow_general(f, dt, x, vec ? splat(f, y) : y, vec);
+    bb[2] = LLVMGetInsertBlock(f->b);
+    LLVMBuildBr(f->b, join);
+    LLVMPositionBuilderAtEnd(f->b, join);
+    LLVMValueRef phi = LLVMBuildPhi(f->b, LLVMTypeOf(val[2]), "pow");
+    LLVMAddIncoming(phi, val, bb, 3);
+    s->tail[CH_HOIST] = join;
+    return phi;
+}
+
 static LLVMValueRef emit_unary(cg_fn *f, int op, int dt, LLVMValueRef x, bool vec)
 {
     bool fl = ir_dtype_is_float((ir_dtype)dt);
@@ -324,7 +390,7 @@ static LLVMValueRef emit_binary(cg_fn *f, int op, int dt, LLVMValueRef a, LLVMVa
             return sel(f, adj, LLVMBuildFAdd(f->b, m, b, ""), m);
         }
         return int_divmod(f, true, dt, a, b, vec);
-    case OP_POW: return fl ? intrin2(f, "llvm.pow", a, b) : int_pow(f, dt, a, b, vec);
+    case OP_POW: return fl ? pow_general(f, dt, a, b, vec) : int_pow(f, dt, a, b, vec);
     case OP_MIN: return nan_minmax(f, false, dt, a, b);
     case OP_MAX: return nan_minmax(f, true, dt, a, b);
     case OP_LT: return fl ? fcmp(f, LLVMRealOLT, a, b) : icmp(f, LLVMIntSLT, a, b);
@@ -358,8 +424,15 @@ static cv eval_elem(cg_fn *f, const ir_node *n, const cv *env)
     for (int i = 0; i < n->nops; i++)
         x[i] = vec ? as_vec(f, &a[i]) : a[i].v;
     int odt = n->ops[0]->dtype;
-    LLVMValueRef v;
-    if (n->op == OP_WHERE)
+    LLVMValueRef v = NULL;
+    if (n->op == OP_POW && ir_dtype_is_float((ir_dtype)odt)) {
+        if (n->ops[1]->op == OP_CONST)
+            v = pow_const(f, odt, x[0], n->ops[1]->attr.fval, vec);
+        else if (!cv_varies(&a[1]))
+            v = pow_uniform(f, cv_home(loops), odt, x[0], a[1].v, vec);
+        if (!v)
+            v = pow_general(f, odt, x[0], x[1], vec);
+    } else if (n->op == OP_WHERE)
         v = sel(f, x[0], x[1], x[2]);
     else if (n->op == OP_CAST)
         v = emit_cast(f, x[0], odt, n->dtype, vec);
@@ -480,6 +553,27 @@ cv cg_load(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, cons
                 .loops = loops};
 }
 
+/* A contiguous store in a vectorized loop: plain on full iterations, masked
+ * on the last (a masked store is ten times slower on AVX2). */
+static void store_masked(cg_fn *f, LLVMValueRef v, LLVMValueRef p, LLVMTypeRef vt, unsigned align)
+{
+    cg_scope *s = &f->scopes[f->depth];
+    LLVMTypeRef tys[2] = {vt, LLVMPointerTypeInContext(f->ctx, 0)};
+    LLVMBasicBlockRef plain = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "st.full");
+    LLVMBasicBlockRef part = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "st.part");
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "st.done");
+    LLVMBuildCondBr(f->b, s->full, plain, part);
+    LLVMPositionBuilderAtEnd(f->b, plain);
+    LLVMSetAlignment(LLVMBuildStore(f->b, v, p), align);
+    LLVMBuildBr(f->b, join);
+    LLVMPositionBuilderAtEnd(f->b, part);
+    LLVMValueRef args[4] = {v, p, LLVMConstInt(LLVMInt32TypeInContext(f->ctx), align, 0), s->mask};
+    call_intrinsic(f, "llvm.masked.store", tys, 2, args, 4);
+    LLVMBuildBr(f->b, join);
+    LLVMPositionBuilderAtEnd(f->b, join);
+    s->tail[CH_BODY] = join;
+}
+
 void cg_store(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, const cv *env,
               const cv *val)
 {
@@ -501,9 +595,7 @@ void cg_store(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, c
     } else if (a.kind == 1 && !mask) {
         LLVMSetAlignment(LLVMBuildStore(f->b, v, a.ptr), align);
     } else if (a.kind == 1) {
-        LLVMTypeRef tys[2] = {vt, ptr};
-        LLVMValueRef args[4] = {v, a.ptr, LLVMConstInt(i32, align, 0), mask};
-        call_intrinsic(f, "llvm.masked.store", tys, 2, args, 4);
+        store_masked(f, v, a.ptr, vt, align);
     } else {
         LLVMTypeRef tys[2] = {vt, LLVMVectorType(ptr, (unsigned)f->W)};
         LLVMValueRef args[4] = {v, a.ptr, LLVMConstInt(i32, align, 0), mask ? mask : all_true(f)};
@@ -679,16 +771,6 @@ static cv eval_inline_reduce(cg_fn *f, const ir_node *r, const cv *env, int home
     cv v = cg_eval(f, x, env2);
     at_body(f);
     acc_add(f, &acc, &v);
-    if (vector) {
-        LLVMValueRef after = f->scopes[f->depth].index;
-        scope_close(f);
-        LLVMValueRef first = scope_open_tail(f, m == 1 ? CH_HOIST : CH_BODY, after,
-                                             f->size[axes[m - 1]], home + m - 1);
-        env2[axes[m - 1]] = cg_loop_index(f, first, true, home + m - 1);
-        v = cg_eval(f, x, env2);
-        at_body(f);
-        acc_add(f, &acc, &v);
-    }
     for (int i = 0; i < m; i++)
         scope_close(f);
     at(f, home, CH_HOIST);
@@ -834,9 +916,7 @@ void cg_update(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, 
         LLVMTypeRef tys[2] = {vt, ptr};
         LLVMValueRef args[4] = {a.ptr, LLVMConstInt(i32, align, 0), mask, LLVMConstNull(vt)};
         old = call_intrinsic(f, "llvm.masked.load", tys, 2, args, 4);
-        LLVMValueRef sargs[4] = {red_combine(f, op, dt, old, v), a.ptr,
-                                 LLVMConstInt(i32, align, 0), mask};
-        call_intrinsic(f, "llvm.masked.store", tys, 2, sargs, 4);
+        store_masked(f, red_combine(f, op, dt, old, v), a.ptr, vt, align);
     }
 }
 

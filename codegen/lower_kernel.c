@@ -343,13 +343,6 @@ static void emit_tree(cg_fn *f, sweep_ctx *c, const sched_sink *const *ss, int n
         LLVMValueRef first = scope_open_loop(f, CH_BODY, lo, hi, vec, depth);
         c->env[d] = cg_loop_index(f, first, vec, depth);
         emit_tree(f, c, group, m, depth + 1);
-        if (vec) {
-            LLVMValueRef after = f->scopes[f->depth].index;
-            scope_close(f);
-            first = scope_open_tail(f, CH_BODY, after, hi, depth);
-            c->env[d] = cg_loop_index(f, first, true, depth);
-            emit_tree(f, c, group, m, depth + 1);
-        }
         scope_close(f);
     }
     sup_free(group);

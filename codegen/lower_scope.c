@@ -107,6 +107,7 @@ static cg_scope *push_scope(cg_fn *f, int kind, int chain)
     s->gen = ++f->next_gen;
     s->parent_chain = chain;
     s->mask = parent->mask;
+    s->full = parent->full;
     s->vpos = parent->vpos;
     return s;
 }
@@ -129,39 +130,38 @@ LLVMValueRef scope_open_loop(cg_fn *f, int chain, LLVMValueRef lo, LLVMValueRef 
         s->vpos = vpos;
     LLVMPositionBuilderAtEnd(f->b, s->header);
     s->index = LLVMBuildPhi(f->b, i64, "i");
-    LLVMValueRef cond = vector ? LLVMBuildICmp(f->b, LLVMIntSLE,
-                                               LLVMBuildAdd(f->b, s->index, s->step, ""), hi, "")
-                               : LLVMBuildICmp(f->b, LLVMIntSLT, s->index, hi, "");
+    LLVMValueRef cond = LLVMBuildICmp(f->b, LLVMIntSLT, s->index, hi, "");
     LLVMBuildCondBr(f->b, cond, s->tail[CH_HOIST], s->exit);
+    if (vector) {
+        /* Every iteration but the last has all W lanes live; the last has
+         * rem = (hi - lo) - W floor((hi - lo - 1) / W) of them. Its mask is
+         * computed once before the loop (in the parent's chain), so each
+         * iteration only picks all-true or it. */
+        cg_scope *parent = &f->scopes[f->depth - 1];
+        LLVMPositionBuilderAtEnd(f->b, parent->tail[chain]);
+        LLVMTypeRef i32 = LLVMInt32TypeInContext(f->ctx);
+        LLVMValueRef lanes[64];
+        for (int i = 0; i < f->W; i++)
+            lanes[i] = LLVMConstInt(i32, (unsigned long long)i, 0);
+        LLVMValueRef n = LLVMBuildSub(f->b, hi, lo, "");
+        LLVMValueRef rem = LLVMBuildSub(
+            f->b, n,
+            LLVMBuildMul(f->b, LLVMBuildSDiv(f->b, LLVMBuildSub(f->b, n, i64c(f, 1), ""),
+                                             s->step, ""), s->step, ""), "rem");
+        LLVMValueRef last = LLVMBuildICmp(f->b, LLVMIntSLT, LLVMConstVector(lanes, (unsigned)f->W),
+                                          splat(f, LLVMBuildTrunc(f->b, rem, i32, "")), "last");
+        LLVMPositionBuilderAtEnd(f->b, s->tail[CH_HOIST]);
+        LLVMValueRef left = LLVMBuildSub(f->b, hi, s->index, "left");
+        s->full = LLVMBuildICmp(f->b, LLVMIntSGE, left, s->step, "full");
+        LLVMValueRef ones = LLVMConstAllOnes(LLVMVectorType(LLVMInt1TypeInContext(f->ctx),
+                                                            (unsigned)f->W));
+        s->mask = LLVMBuildSelect(f->b, s->full, ones, last, "mask");
+    }
     LLVMPositionBuilderAtEnd(f->b, s->latch);
     s->next = LLVMBuildAdd(f->b, s->index, s->step, "i.next");
     LLVMBuildBr(f->b, s->header);
     LLVMAddIncoming(s->index, &s->next, &s->latch, 1);
     return s->index;
-}
-
-LLVMValueRef scope_open_tail(cg_fn *f, int chain, LLVMValueRef after_main, LLVMValueRef hi,
-                             int vpos)
-{
-    cg_scope *s = push_scope(f, SC_TAIL, chain);
-    s->header = new_block(f, "tail");
-    s->tail[CH_HOIST] = s->header;
-    s->body_first = new_block(f, "tail.do");
-    s->tail[CH_BODY] = s->body_first;
-    s->exit = new_block(f, "tail.done");
-    s->index = after_main;
-    s->hi = hi;
-    s->vpos = vpos;
-    /* lanes [0, hi - first) are live */
-    LLVMPositionBuilderAtEnd(f->b, s->header);
-    LLVMTypeRef i64 = LLVMInt64TypeInContext(f->ctx);
-    LLVMValueRef lanes[64];
-    for (int i = 0; i < f->W; i++)
-        lanes[i] = LLVMConstInt(i64, (unsigned long long)i, 0);
-    LLVMValueRef iota = LLVMConstVector(lanes, (unsigned)f->W);
-    LLVMValueRef left = LLVMBuildSub(f->b, hi, after_main, "left");
-    s->mask = LLVMBuildICmp(f->b, LLVMIntSLT, iota, splat(f, left), "mask");
-    return after_main;
 }
 
 void scope_close(cg_fn *f)
@@ -171,17 +171,12 @@ void scope_close(cg_fn *f)
     LLVMPositionBuilderAtEnd(f->b, s->tail[CH_HOIST]);
     LLVMBuildBr(f->b, s->body_first);
     LLVMPositionBuilderAtEnd(f->b, s->tail[CH_BODY]);
-    LLVMBuildBr(f->b, s->kind == SC_LOOP ? s->latch : s->exit);
-    /* link the scope into its parent's chain, at that chain's end now */
+    LLVMBuildBr(f->b, s->latch);
+    /* link the loop into its parent's chain, at that chain's end now */
     LLVMBasicBlockRef pred = parent->tail[s->parent_chain];
     LLVMPositionBuilderAtEnd(f->b, pred);
-    if (s->kind == SC_LOOP) {
-        LLVMBuildBr(f->b, s->header);
-        LLVMAddIncoming(s->index, &s->lo, &pred, 1);
-    } else {
-        LLVMValueRef cond = LLVMBuildICmp(f->b, LLVMIntSLT, s->index, s->hi, "");
-        LLVMBuildCondBr(f->b, cond, s->header, s->exit);
-    }
+    LLVMBuildBr(f->b, s->header);
+    LLVMAddIncoming(s->index, &s->lo, &pred, 1);
     parent->tail[s->parent_chain] = s->exit;
     f->depth--;
 }

@@ -7,7 +7,9 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static pthread_once_t targets_once = PTHREAD_ONCE_INIT;
 
@@ -94,8 +96,10 @@ LLVMTargetMachineRef cg_target_machine(const cg_target *t, bool jit, strbuf *err
     }
     /* The JIT's default code model is the large one on x86-64: right for
      * code placed anywhere, wrong for an object file (text relocations). */
+    const char *lv = getenv("LOSSC_CG_LEVEL"); /* developers: 0-3 */
+    LLVMCodeGenOptLevel level = lv ? (LLVMCodeGenOptLevel)atoi(lv) : LLVMCodeGenLevelAggressive;
     LLVMTargetMachineRef tm = LLVMCreateTargetMachine(
-        target, t->triple, t->cpu, t->features, LLVMCodeGenLevelAggressive, LLVMRelocPIC,
+        target, t->triple, t->cpu, t->features, level, LLVMRelocPIC,
         jit ? LLVMCodeModelJITDefault : LLVMCodeModelDefault);
     if (!tm)
         sb_printf(err, "codegen: cannot create a target machine for %s", t->cpu);
@@ -105,7 +109,8 @@ LLVMTargetMachineRef cg_target_machine(const cg_target *t, bool jit, strbuf *err
 bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, strbuf *err)
 {
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-    LLVMErrorRef e = LLVMRunPasses(m, "default<O3>", tm, po);
+    const char *pipeline = getenv("LOSSC_CG_PIPELINE"); /* developers: try another */
+    LLVMErrorRef e = LLVMRunPasses(m, pipeline ? pipeline : "default<O3>", tm, po);
     LLVMDisposePassBuilderOptions(po);
     if (e) {
         char *msg = LLVMGetErrorMessage(e);
@@ -165,11 +170,22 @@ void cg_kernel_info_free(cg_kernel_info *info)
     info->nchecks = 0;
 }
 
+_Thread_local double cg_last_times[2];
+
+/* Thread CPU time: what compiling costs, whatever else the machine runs. */
+static double clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 bool cg_build_module(LLVMContextRef ctx, const cg_target *t, LLVMTargetMachineRef tm,
                      const ir_graph *const *graphs, const char *const *symbols, int n,
                      LLVMModuleRef *out, cg_kernel_info *infos, strbuf *err)
 {
     *out = NULL;
+    double t0 = clock_ms();
     LLVMModuleRef m = LLVMModuleCreateWithNameInContext("lossc", ctx);
     LLVMSetTarget(m, t->triple);
     LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
@@ -199,10 +215,16 @@ bool cg_build_module(LLVMContextRef ctx, const cg_target *t, LLVMTargetMachineRe
         return false;
     }
     LLVMDisposeMessage(msg);
+    const char *dump = getenv("LOSSC_CG_DUMP"); /* developers: the IR before O3 */
+    if (dump)
+        LLVMPrintModuleToFile(m, dump, NULL);
+    double t1 = clock_ms();
     if (!cg_optimize(m, tm, err)) {
         LLVMDisposeModule(m);
         return false;
     }
+    cg_last_times[0] = t1 - t0;
+    cg_last_times[1] = clock_ms() - t1;
     *out = m;
     return true;
 }

@@ -7,6 +7,8 @@
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 
+#include <stdlib.h>
+
 static ir_graph *from_file(const char *path, const char *entry)
 {
     size_t len;
@@ -24,7 +26,9 @@ static ir_graph *from_file(const char *path, const char *entry)
         diag_format_all(&ds, &err);
         fprintf(stderr, "%s", sb_str(&err));
     } else {
-        pass_options po = {.backward = true, .verify = true};
+        /* LOSSC_WRT=1: the gradient of the first input only (as cg_bench) */
+        pass_options po = {.backward = true, .verify = true,
+                           .wrt = getenv("LOSSC_WRT") ? strtoull(getenv("LOSSC_WRT"), 0, 0) : 0};
         g = pass_pipeline(g, &po, &err);
         if (!g)
             fprintf(stderr, "%s\n", sb_str(&err));

@@ -55,6 +55,13 @@ static ir_graph *zoo_float(ir_dtype T)
         out(g, ir_op_name(binary_arith[i]), B(g, binary_arith[i], a, b));
     out(g, "div", B(g, OP_DIV, a, b));
     out(g, "pow", B(g, OP_POW, a, b));
+    /* constant exponents take shortcuts, a uniform one branches on 2 */
+    const double cexp[] = {0, 1, 2, 3, 4, -1, -2, 0.5, 1.5, -0.5};
+    for (size_t i = 0; i < SUP_ARRAY_LEN(cexp); i++)
+        out(g, "pow_const", B(g, OP_POW, a, K(g, T, cexp[i])));
+    ir_node *e = IN(g, "e", IR_IN_SCALAR, T, 0, NULL);
+    out(g, "pow_uniform", B(g, OP_POW, a, e));
+    out(g, "pow_uniform_base", B(g, OP_POW, e, a));
     out(g, "where", ir_where(g, B(g, OP_LT, a, b), a, b, L_));
     /* casts: huge finite values are zeroed (the interpreter does not model
      * integer overflow), inf and NaN go through (they become 0) */
@@ -108,12 +115,14 @@ static ir_graph *zoo_bool(void)
 static void run_zoo(ir_graph *g, int gen, double lo, double hi, double rtol)
 {
     static const int64_t sizes[] = {1, 7, 1000, 10007};
+    static const double exponents[] = {2, 2.5, -3, 0};
     for (size_t si = 0; si < SUP_ARRAY_LEN(sizes); si++) {
         cg_case c = {.g = g, .seed = 11 + si, .rtol = rtol, .abs_tol = 1e-37};
         c.size[0] = sizes[si];
         c.gen[0] = c.gen[1] = gen;
         c.lo[0] = c.lo[1] = lo;
         c.hi[0] = c.hi[1] = hi;
+        c.gen[2] = GEN_FIXED, c.lo[2] = exponents[si % 4]; /* the scalar, if any */
         run_and_check(jit, &c);
         free_case_buffers(&c);
     }
