@@ -42,41 +42,59 @@ static ir_node *arg_strong(elab *E, const ast_expr *a, const char *what)
     return elab_expr_node(E, a, what);
 }
 
-/* One entry of an axis list: a dim name, an index variable, or a position. */
-static int axis_item(elab *E, const ast_expr *a, ir_node *x)
+/* One entry of an axis list: a dim name, an index variable, a position, or
+ * a tensor standing for the dims it shares with x (`axis=query`: generic
+ * code names "the dim that x shares with query" whatever its position).
+ * Adds the dims to *out; false after reporting. */
+static bool axis_item(elab *E, const ast_expr *a, ir_node *x, ir_dimset *out)
 {
     int axes[IR_MAX_DIMS], rank = 0;
     IR_DIMSET_FOREACH(d, x->dims)
         axes[rank++] = d;
     if (a->kind == E_NAME) {
         const binding *b = elab_lookup(E, a->name);
-        if (b && b->index_dim >= 0)
-            return ir_dimset_has(x->dims, b->index_dim) ? b->index_dim : -2;
-        int d = b ? -1 : elab_dim_lookup(E, a->name);
-        if (d >= 0)
-            return ir_dimset_has(x->dims, d) ? d : -2;
+        int d = b && b->index_dim >= 0 ? b->index_dim : b ? -1 : elab_dim_lookup(E, a->name);
+        if (d >= 0 && !ir_dimset_has(x->dims, d)) {
+            elab_error(E, a->loc, "this value has no dim %s (its dims are %s)", a->name,
+                       elab_dims_str(E, x->dims));
+            return false;
+        }
+        if (d >= 0) {
+            *out |= ir_dimbit(d);
+            return true;
+        }
         if (!b) {
             elab_error(E, a->loc, "unknown dim '%s' (this value's dims are %s)", a->name,
                        elab_dims_str(E, x->dims));
-            return -1;
+            return false;
         }
     }
     value v = elab_expr(E, a);
     double c;
     if (v.kind == V_ERR)
-        return -1;
+        return false;
+    if (v.kind == V_NODE && v.node->dims) {
+        if (!(v.node->dims & x->dims)) {
+            elab_error(E, a->loc, "this tensor, over %s, shares no dim with the value, over %s",
+                       elab_dims_str(E, v.node->dims), elab_dims_str(E, x->dims));
+            return false;
+        }
+        *out |= v.node->dims & x->dims;
+        return true;
+    }
     if (!elab_is_const(v, &c) || !ir_dtype_is_int((ir_dtype)v.node->dtype)) {
         elab_error(E, a->loc, "an axis is a dim name (axis=C) or a position (axis=-1)");
-        return -1;
+        return false;
     }
     if (c < 0)
         c += rank;
     if (c < 0 || c >= rank) {
         elab_error(E, a->loc, "axis %g is out of range for a value with dims %s",
                    ir_const_value(v.node), elab_dims_str(E, x->dims));
-        return -1;
+        return false;
     }
-    return axes[(int)c];
+    *out |= ir_dimbit(axes[(int)c]);
+    return true;
 }
 
 /* The dims named by an axis argument; 0 with *ok=false after an error. */
@@ -86,18 +104,11 @@ static ir_dimset axis_set(elab *E, const ast_expr *a, ir_node *x, bool *ok)
     const ast_expr *const *items = a->kind == E_TUPLE ? (const ast_expr *const *)a->items : &a;
     int n = a->kind == E_TUPLE ? a->nitems : 1;
     ir_dimset s = 0;
-    for (int i = 0; i < n; i++) {
-        int d = axis_item(E, items[i], x);
-        if (d == -2) {
-            elab_error(E, items[i]->loc, "this value has no dim %s (its dims are %s)",
-                       items[i]->name, elab_dims_str(E, x->dims));
-        }
-        if (d < 0) {
+    for (int i = 0; i < n; i++)
+        if (!axis_item(E, items[i], x, &s)) {
             *ok = false;
             return 0;
         }
-        s |= ir_dimbit(d);
-    }
     if (!s) {
         elab_error(E, a->loc, "an empty axis list");
         *ok = false;
@@ -171,14 +182,26 @@ value builtin_reduce(elab *E, const char *name, value v, ir_dimset axes, src_loc
     return r ? v_node(r) : elab_ir_fail(E, loc);
 }
 
-/* sum(x), sum(x, axis=C): the whole tensor when no axis is given. */
+/* sum(x), sum(x, axis=C), sum(x, keep=C): the whole tensor when no axis is
+ * given; keep= names the dims to keep (every other one is reduced), which
+ * lets generic code reduce "all but the class axis" of any rank
+ * (keep=row_loss: to the dims of row_loss). */
 static value h_reduce(elab *E, const builtin *b, const ast_expr *call, const ast_expr **a)
 {
     ir_node *x = arg_strong(E, a[0], "the operand");
     if (!x)
         return v_err();
+    if (a[1] && a[2]) {
+        elab_error(E, a[2]->loc, "%s() takes axis= (the dims to reduce) or keep= (the dims to "
+                                 "keep), not both", b->name);
+        return v_err();
+    }
     bool ok = true;
-    ir_dimset axes = a[1] ? axis_set(E, a[1], x, &ok) : x->dims;
+    ir_dimset axes = x->dims;
+    if (a[1])
+        axes = axis_set(E, a[1], x, &ok);
+    else if (a[2])
+        axes = x->dims & ~axis_set(E, a[2], x, &ok);
     return ok ? builtin_reduce(E, b->name, v_node(x), axes, call->loc) : v_err();
 }
 
@@ -186,9 +209,10 @@ static value h_reduce(elab *E, const builtin *b, const ast_expr *call, const ast
 static value h_minmax(elab *E, const builtin *b, const ast_expr *call, const ast_expr **a)
 {
     if (!a[1])
-        return h_reduce(E, b, call, (const ast_expr *[]){a[0], a[2]});
-    if (a[2]) {
-        elab_error(E, a[2]->loc, "%s(a, b) is elementwise and takes no axis", b->name);
+        return h_reduce(E, b, call, (const ast_expr *[]){a[0], a[2], a[3]});
+    if (a[2] || a[3]) {
+        elab_error(E, (a[2] ? a[2] : a[3])->loc, "%s(a, b) is elementwise and takes no axis",
+                   b->name);
         return v_err();
     }
     value x = arg_value(E, a[0]), y = arg_value(E, a[1]);
@@ -359,6 +383,40 @@ static int dim_arg(elab *E, const ast_expr *a)
     return elab_dim_get(E, name, (int64_t)c, -1, a->loc);
 }
 
+/* dot(a, b): a * b summed over the dims a and b share (a contraction by dim
+ * name: [N, D] with [M, D] gives [N, M]), whatever their positions. */
+static value h_dot(elab *E, const builtin *b, const ast_expr *call, const ast_expr **a)
+{
+    (void)b;
+    value x = arg_value(E, a[0]), y = arg_value(E, a[1]);
+    value p = elab_binary(E, TK_STAR, x, y, call->loc);
+    if (p.kind != V_NODE)
+        return p;
+    ir_dimset shared = x.kind == V_NODE && y.kind == V_NODE ? x.node->dims & y.node->dims : 0;
+    return builtin_reduce(E, "sum", p, shared, call->loc);
+}
+
+/* iota(x, axis=C): the positions 0, 1, ... along one dim of x, as i64 over
+ * that dim alone (torch.arange(x.size(dim))), e.g. to compare with labels
+ * in code that does not know the dim's name. */
+static value h_iota(elab *E, const builtin *b, const ast_expr *call, const ast_expr **a)
+{
+    (void)b;
+    ir_node *x = arg_strong(E, a[0], "iota()'s operand");
+    if (!x)
+        return v_err();
+    bool ok = true;
+    ir_dimset axes = axis_set(E, a[1], x, &ok);
+    if (!ok)
+        return v_err();
+    if (ir_dimset_count(axes) != 1) {
+        elab_error(E, a[1]->loc, "iota() takes one axis");
+        return v_err();
+    }
+    ir_node *n = ir_iota(E->g, ir_dimset_first(axes), call->loc);
+    return n ? v_node(n) : elab_ir_fail(E, call->loc);
+}
+
 static value h_one_hot(elab *E, const builtin *b, const ast_expr *call, const ast_expr **a)
 {
     (void)b;
@@ -510,6 +568,30 @@ static value h_is_float(elab *E, const builtin *b, const ast_expr *call, const a
     return v_node(ir_const(E->g, DT_BOOL, f, call->loc));
 }
 
+/* detach(x): x's value without its gradient (PyTorch's x.detach()). */
+static value h_detach(elab *E, const builtin *b, const ast_expr *call, const ast_expr **a)
+{
+    value v = arg_value(E, a[0]);
+    if (v.kind == V_ERR || (v.kind == V_NODE && v.weak))
+        return v; /* a constant has no gradient anyway */
+    if (v.kind != V_NODE) {
+        elab_error(E, call->loc, "detach() takes a number or a tensor, not %s",
+                   elab_value_kind_name(v));
+        return v_err();
+    }
+    ir_node *n = ir_unary(E->g, b->op, v.node, call->loc);
+    return n ? v_node(n) : elab_ir_fail(E, call->loc);
+}
+
+/* found_inf(): whether a gradient the backward kernel computes holds an inf
+ * or a NaN (passes/strip_ad.c); false in a forward kernel. Only for `out`s. */
+static value h_found_inf(elab *E, const builtin *b, const ast_expr *call, const ast_expr **a)
+{
+    (void)a;
+    ir_node *n = ir_make(E->g, b->op, DT_BOOL, NULL, 0, NULL, call->loc);
+    return n ? v_node(n) : elab_ir_fail(E, call->loc);
+}
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 #define UNARY(n, o) {n, {"input"}, 1, h_unary, o}
@@ -522,20 +604,24 @@ static const builtin builtins[] = {
     UNARY("sigmoid", OP_SIGMOID), UNARY("softplus", OP_SOFTPLUS), UNARY("relu", OP_RELU),
     UNARY("floor", OP_FLOOR), UNARY("ceil", OP_CEIL),
     {"isfinite", {"input"}, 1, h_isfinite, OP_ISFINITE},
+    {"detach", {"input"}, 1, h_detach, OP_DETACH},
+    {"found_inf", {NULL}, 0, h_found_inf, OP_FOUND_INF},
     {"pow", {"input", "exponent"}, 2, h_pow, OP_POW},
     {"where", {"condition", "input", "other"}, 3, h_where, OP_WHERE},
     {"clamp", {"input", "min", "max"}, 1, h_clamp, OP_WHERE},
-    {"min", {"input", "other", "axis"}, 1, h_minmax, OP_MIN},
-    {"max", {"input", "other", "axis"}, 1, h_minmax, OP_MAX},
-    {"sum", {"input", "axis"}, 1, h_reduce, OP_SUM},
-    {"mean", {"input", "axis"}, 1, h_reduce, OP_SUM},
-    {"prod", {"input", "axis"}, 1, h_reduce, OP_PROD},
-    {"logsumexp", {"input", "axis"}, 1, h_reduce, OP_LSE},
+    {"min", {"input", "other", "axis", "keep"}, 1, h_minmax, OP_MIN},
+    {"max", {"input", "other", "axis", "keep"}, 1, h_minmax, OP_MAX},
+    {"sum", {"input", "axis", "keep"}, 1, h_reduce, OP_SUM},
+    {"mean", {"input", "axis", "keep"}, 1, h_reduce, OP_SUM},
+    {"prod", {"input", "axis", "keep"}, 1, h_reduce, OP_PROD},
+    {"logsumexp", {"input", "axis", "keep"}, 1, h_reduce, OP_LSE},
     {"norm", {"input", "p", "axis"}, 1, h_norm, OP_SUM},
     {"softmax", {"input", "axis"}, 1, h_softmax, OP_EXP},
     {"log_softmax", {"input", "axis"}, 1, h_softmax, OP_SUB},
     {"one_hot", {"input", "num_classes"}, 2, h_one_hot, OP_WHERE},
     {"gather", {"input", "index", "axis"}, 3, h_gather, OP_GATHER},
+    {"iota", {"input", "axis"}, 2, h_iota, OP_IOTA},
+    {"dot", {"input", "other"}, 2, h_dot, OP_SUM},
     CAST("f32"), CAST("f64"), CAST("i32"), CAST("i64"), CAST("bool"),
     {"grad", {"output", "input"}, 2, h_grad, OP_GRAD},
     {"error", {"message"}, 1, h_error, OP_CONST},

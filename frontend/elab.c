@@ -229,18 +229,21 @@ static const ast_def *find_in(const ast_module *m, const char *name)
 }
 
 /* Lexical resolution: the module the current code was written in comes
- * first, so that a library body calls the library's own helpers whatever
- * the user's file defines; then the user's file, then the library. */
+ * first. Library code then sees the rest of the library and never the
+ * user's file (a user function reaches it only passed as a value), so a
+ * library body calls the library's own helpers, in any of its files,
+ * whatever the user's file defines; user code sees its own file, then the
+ * library. */
 const ast_def *elab_find_def(elab *E, const char *name, const ast_module **mod)
 {
     const ast_module *here = E->top ? E->top->mod : NULL;
+    bool in_library = here && here != E->prog->user;
     const ast_def *d = find_in(here, name);
     if (d) {
         *mod = here;
         return d;
     }
-    d = find_in(E->prog->user, name);
-    if (d) {
+    if (!in_library && (d = find_in(E->prog->user, name))) {
         *mod = E->prog->user;
         return d;
     }
@@ -351,6 +354,7 @@ static void elab_return(elab *E, const ast_stmt *s)
     value v = elab_expr(E, s->value);
     E->top->returned = true;
     E->top->ret = v;
+    E->top->ret_loc = s->value->loc;
     if (v.kind == V_STR || v.kind == V_FN || v.kind == V_NONE) {
         elab_error(E, s->value->loc, "'%s' must return a number or a tensor, not %s",
                    E->top->def->name.name, elab_value_kind_name(v));
@@ -379,6 +383,54 @@ static void elab_if(elab *E, const ast_stmt *s)
     elab_block(E, cv != 0 ? &s->then_b : &s->else_b);
 }
 
+#define MAX_UNROLL 100000
+
+/* A bound of range(...): a compile-time integer. */
+static bool range_bound(elab *E, const ast_expr *a, int64_t *out)
+{
+    value v = elab_expr(E, a);
+    double c;
+    if (v.kind == V_ERR)
+        return false;
+    if (v.kind != V_NODE || !elab_is_const(v, &c) || !ir_dtype_is_int((ir_dtype)v.node->dtype)) {
+        elab_error(E, a->loc, "the bounds of a `for` loop must be integers known at compile "
+                              "time (the loop is unrolled): a dim used as a bound must have a "
+                              "fixed size, e.g. --set T=50 or a literal size");
+        return false;
+    }
+    *out = (int64_t)c;
+    return true;
+}
+
+/* `for i in range(a, b) { ... }` (or range(b)): the body is elaborated once
+ * per value of i, a compile-time integer, in order; its bindings stay
+ * visible in the next iteration and after the loop, so `let x = f(x)` in
+ * the body carries x from one step to the next (a recurrence, unrolled). */
+static void elab_for(elab *E, const ast_stmt *s)
+{
+    const ast_expr *r = s->value;
+    if (r->kind != E_CALL || strcmp(r->name, "range") != 0 || r->nargs < 1 || r->nargs > 2 ||
+        r->args[0].name || r->args[r->nargs - 1].name) {
+        elab_error(E, r->loc, "a `for` loop runs over range(stop) or range(start, stop)");
+        return;
+    }
+    int64_t lo = 0, hi;
+    if ((r->nargs == 2 && !range_bound(E, r->args[0].value, &lo)) ||
+        !range_bound(E, r->args[r->nargs - 1].value, &hi))
+        return;
+    if (hi - lo > MAX_UNROLL) {
+        elab_error(E, r->loc, "this loop would be unrolled %lld times (at most %d)",
+                   (long long)(hi - lo), MAX_UNROLL);
+        return;
+    }
+    int errors = E->ds->nerrors;
+    for (int64_t i = lo; i < hi && !E->top->returned && E->ds->nerrors == errors; i++) {
+        elab_bind(E, s->name.name, v_weak(ir_const(E->g, DT_I64, (double)i, s->name.loc)),
+                  s->name.loc, -1);
+        elab_block(E, &s->then_b);
+    }
+}
+
 static void elab_stmt(elab *E, const ast_stmt *s)
 {
     switch (s->kind) {
@@ -386,6 +438,7 @@ static void elab_stmt(elab *E, const ast_stmt *s)
     case S_OUT: elab_out(E, s); break;
     case S_RETURN: elab_return(E, s); break;
     case S_IF: elab_if(E, s); break;
+    case S_FOR: elab_for(E, s); break;
     case S_EXPR: {
         /* A call may stand alone (it may exist for its checks); any other
          * expression computed and dropped is a mistake. */

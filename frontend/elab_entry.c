@@ -199,6 +199,22 @@ static void check_settings(elab *E, const ast_def *def, const ast_module *m)
     }
 }
 
+/* A found_inf() node n depends on, or NULL (seen: per node id). */
+static const ir_node *find_found_inf(const ir_node *n, bool *seen)
+{
+    if (seen[n->id])
+        return NULL;
+    seen[n->id] = true;
+    if (n->op == OP_FOUND_INF)
+        return n;
+    for (int i = 0; i < n->nops; i++) {
+        const ir_node *f = find_found_inf(n->ops[i], seen);
+        if (f)
+            return f;
+    }
+    return NULL;
+}
+
 static void entry_outputs(elab *E, const ast_def *def)
 {
     frame *f = E->top;
@@ -209,6 +225,15 @@ static void entry_outputs(elab *E, const ast_def *def)
     ir_node *n = elab_strong(E, f->ret, def->end_loc, "the returned value");
     if (!n)
         return;
+    bool *seen = sup_calloc(E->g->nnodes, sizeof *seen);
+    const ir_node *fi = find_found_inf(n, seen);
+    sup_free(seen);
+    if (fi) {
+        elab_error(E, f->ret_loc.line ? f->ret_loc : def->end_loc,
+                   "the returned loss depends on found_inf(), which tells whether the "
+                   "gradients of the loss overflowed: use found_inf() in an `out` only");
+        return;
+    }
     ir_output_add(E->g, "loss", IR_OUT_LOSS, -1, n);
     for (int i = 0; i < E->nouts; i++)
         ir_output_add(E->g, E->outs[i].name, IR_OUT_EXTRA, -1, E->outs[i].node);
@@ -223,6 +248,7 @@ ir_graph *elab_entry(diag_set *ds, const fe_program *prog, const ast_def *def,
     entry_params(&E, def, check_only);
     if (def->expr_body) {
         f.ret = elab_expr(&E, def->expr_body);
+        f.ret_loc = def->expr_body->loc;
         f.returned = true;
     } else {
         elab_block(&E, &def->body);

@@ -28,7 +28,7 @@ typedef enum tok_kind {
     TK_EOF, TK_NEWLINE, TK_ERROR,
     TK_IDENT, TK_INT, TK_FLOAT, TK_STRING,
     /* keywords */
-    TK_LOSS, TK_FN, TK_LET, TK_OUT, TK_RETURN, TK_IF, TK_ELSE,
+    TK_LOSS, TK_FN, TK_LET, TK_OUT, TK_RETURN, TK_IF, TK_ELSE, TK_FOR,
     TK_NONE, TK_TRUE, TK_FALSE, TK_INF, TK_NAN,
     /* punctuation */
     TK_LPAREN, TK_RPAREN, TK_LBRACK, TK_RBRACK, TK_LBRACE, TK_RBRACE,
@@ -109,6 +109,7 @@ typedef enum ast_stmt_kind {
     S_OUT,    /* out name = value */
     S_RETURN, /* return value */
     S_IF,     /* if value { then } else { els } */
+    S_FOR,    /* for name in value { then }: value is range(...), unrolled */
     S_EXPR,   /* value (a call evaluated for its diagnostics: error("...")) */
 } ast_stmt_kind;
 
@@ -233,6 +234,7 @@ typedef struct frame {
     bool own_dims;
     bool returned;
     value ret;
+    src_loc ret_loc; /* the returned expression */
     bool is_entry;
     bool checking_arg; /* checking an argument written at the call */
 } frame;

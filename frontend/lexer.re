@@ -34,7 +34,8 @@ static const struct {
     tok_kind kind;
 } keywords[] = {
     {"loss", TK_LOSS}, {"fn", TK_FN}, {"let", TK_LET}, {"out", TK_OUT},
-    {"return", TK_RETURN}, {"if", TK_IF}, {"else", TK_ELSE}, {"none", TK_NONE},
+    {"return", TK_RETURN}, {"if", TK_IF}, {"else", TK_ELSE}, {"for", TK_FOR},
+    {"none", TK_NONE},
     {"true", TK_TRUE}, {"false", TK_FALSE}, {"inf", TK_INF}, {"nan", TK_NAN},
 };
 
@@ -149,8 +150,8 @@ static bool continues_line(tok_kind k)
  * dangling operator). */
 static bool starts_statement(tok_kind k)
 {
-    return k == TK_LET || k == TK_OUT || k == TK_RETURN || k == TK_IF || k == TK_LOSS ||
-           k == TK_FN;
+    return k == TK_LET || k == TK_OUT || k == TK_RETURN || k == TK_IF || k == TK_FOR ||
+           k == TK_LOSS || k == TK_FN;
 }
 
 static void fill_number(token *t)
@@ -225,7 +226,7 @@ const char *lex_kind_name(tok_kind k)
         [TK_IDENT] = "a name", [TK_INT] = "a number", [TK_FLOAT] = "a number",
         [TK_STRING] = "a string", [TK_LOSS] = "'loss'", [TK_FN] = "'fn'",
         [TK_LET] = "'let'", [TK_OUT] = "'out'", [TK_RETURN] = "'return'",
-        [TK_IF] = "'if'", [TK_ELSE] = "'else'", [TK_NONE] = "'none'",
+        [TK_IF] = "'if'", [TK_ELSE] = "'else'", [TK_FOR] = "'for'", [TK_NONE] = "'none'",
         [TK_TRUE] = "'true'", [TK_FALSE] = "'false'", [TK_INF] = "'inf'",
         [TK_NAN] = "'nan'", [TK_LPAREN] = "'('", [TK_RPAREN] = "')'",
         [TK_LBRACK] = "'['", [TK_RBRACK] = "']'", [TK_LBRACE] = "'{'",

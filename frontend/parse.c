@@ -12,7 +12,8 @@
  *   block  = "{" stmt* "}"
  *   stmt   = "let" IDENT ("[" idents "]")? "=" expr
  *          | "out" IDENT "=" expr | "return" expr
- *          | "if" expr block ("else" (block | if-stmt))? | expr
+ *          | "if" expr block ("else" (block | if-stmt))?
+ *          | "for" IDENT "in" expr block | expr
  *   expr   = or;  or = and ("||" and)*;  and = cmp ("&&" cmp)*
  *   cmp    = sum (("==" | "!=" | "<" | "<=" | ">" | ">=") sum)?
  *   sum    = term (("+" | "-") term)*
@@ -147,7 +148,8 @@ static void synchronize(parser *P)
                 return;
             depth--;
             break;
-        case TK_LET: case TK_OUT: case TK_RETURN: case TK_IF: case TK_LOSS: case TK_FN:
+        case TK_LET: case TK_OUT: case TK_RETURN: case TK_IF: case TK_FOR: case TK_LOSS:
+        case TK_FN:
             if (depth <= 0)
                 return;
             break;
@@ -547,12 +549,40 @@ static ast_stmt *parse_if(parser *P)
     return s->value ? s : NULL;
 }
 
+/* "for" IDENT "in" expr block   (`in` is a plain name, not a keyword) */
+static ast_stmt *parse_for(parser *P)
+{
+    if (++P->depth > MAX_NESTING) {
+        error_at(P, peek(P)->loc, "statements nested too deeply");
+        P->depth--;
+        return NULL;
+    }
+    ast_stmt *s = new_stmt(P, S_FOR, next(P)->loc);
+    bool ok = parse_name_into(P, &s->name, "the loop variable after 'for'");
+    if (ok && !(at(P, TK_IDENT) && peek(P)->len == 2 && memcmp(peek(P)->text, "in", 2) == 0)) {
+        expected(P, "'in' after the loop variable");
+        ok = false;
+    }
+    if (ok) {
+        next(P);
+        s->value = parse_expr(P);
+        ok = s->value != NULL;
+    }
+    if (ok && at(P, TK_LBRACE))
+        parse_block(P, &s->then_b);
+    else if (ok)
+        expected(P, "'{' after the range");
+    P->depth--;
+    return ok ? s : NULL;
+}
+
 static ast_stmt *parse_stmt(parser *P)
 {
     switch (peek(P)->kind) {
     case TK_LET: return parse_let(P);
     case TK_OUT: return parse_out(P);
     case TK_IF: return parse_if(P);
+    case TK_FOR: return parse_for(P);
     case TK_RETURN: {
         ast_stmt *s = new_stmt(P, S_RETURN, next(P)->loc);
         s->value = parse_expr(P);
@@ -795,7 +825,8 @@ ast_module *parse_module(diag_set *ds, int file)
             if (!P.panic)
                 continue;
         } else {
-            if (at(&P, TK_RETURN) || at(&P, TK_LET) || at(&P, TK_OUT) || at(&P, TK_IF))
+            if (at(&P, TK_RETURN) || at(&P, TK_LET) || at(&P, TK_OUT) || at(&P, TK_IF) ||
+                at(&P, TK_FOR))
                 error_at(&P, peek(&P)->loc, "%s outside of a loss or fn body",
                          lex_kind_name(peek(&P)->kind));
             else

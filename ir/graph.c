@@ -345,8 +345,8 @@ static bool result_dims(ir_graph *g, ir_op op, ir_node *const *ops, int nops,
             d = (ops[0]->dims & ~ir_dimbit(a->dim)) | ir_dimbit(a->dim2);
         }
         break;
-    case IR_META: /* GRAD */
-        d = ops[1]->dims;
+    case IR_META: /* GRAD: the input's dims; FOUND_INF: a scalar */
+        d = nops == 2 ? ops[1]->dims : 0;
         break;
     case IR_GATHER:
         if (!a->axes || !ir_dimset_subset(a->axes, ops[0]->dims))

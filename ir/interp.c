@@ -173,7 +173,7 @@ static double eval_point(ir_op op, ir_dtype dt, int nops, const double *x, bool 
     double v;
     if (op == OP_WHERE)
         v = x[0] != 0 ? x[1] : x[2];
-    else if (op == OP_CAST)
+    else if (op == OP_CAST || op == OP_DETACH)
         v = x[0];
     else if (nops == 1)
         v = eval_unary(op, x[0]);

@@ -10,7 +10,11 @@
  *   autodiff      only with opts->backward: reverse mode, IR -> IR; adds the
  *                 upstream-gradient input "dloss" and one "grad_<x>" output
  *                 per differentiated input (VJP rules: vjp.c)
+ *   strip_ad      after the last differentiation (autodiff, else expand_grad):
+ *                 detach(x) -> x, found_inf() -> "a gradient output is inf or NaN"
  *   stabilize, simplify again, on the gradients (only with opts->backward)
+ *   log_softmax   x - logsumexp(x) -> (x - max) - log(sum(exp(x - max))), as
+ *                 PyTorch (exact at the max; last, nothing is differentiated)
  *        |
  *   fuse.c (schedule) -> kernels for codegen/
  *
@@ -32,6 +36,11 @@ typedef struct pass_options {
     bool backward; /* differentiate the loss (the inputs then end with "dloss") */
     uint64_t wrt;  /* inputs to differentiate, bit i = input i; 0: every float input */
     bool verify;   /* ir_verify after every pass */
+    bool found_inf; /* add an extra output "found_inf" (bool scalar, as if the
+                       entry said `out found_inf = found_inf()`): whether any
+                       gradient output holds an inf or a NaN, for dynamic loss
+                       scaling (bind "dloss" to the scale); false in a forward
+                       pipeline */
     strbuf *trace; /* if not NULL, receives "== after <pass>\n" and the IR,
                       for the input ("frontend") and after every pass */
 } pass_options;
@@ -47,6 +56,11 @@ ir_graph *pass_expand_grad(const ir_graph *g);
 ir_graph *pass_stabilize(const ir_graph *g);
 ir_graph *pass_simplify(const ir_graph *g);
 ir_graph *pass_autodiff(const ir_graph *g, uint64_t wrt);
+ir_graph *pass_strip_ad(const ir_graph *g);
+ir_graph *pass_log_softmax(const ir_graph *g);
+/* Add the output "found_inf" = found_inf() to g unless it has one (false if
+ * the graph builder fails). */
+bool pass_add_found_inf(ir_graph *g);
 
 /* The inputs pass_autodiff differentiates for wrt = 0: every float input
  * but the upstream gradient. */

@@ -28,6 +28,16 @@ static ir_graph *autodiff(const ir_graph *g, const pass_options *o)
 {
     return pass_autodiff(g, o->wrt);
 }
+static ir_graph *strip_ad(const ir_graph *g, const pass_options *o)
+{
+    (void)o;
+    return pass_strip_ad(g);
+}
+static ir_graph *log_softmax(const ir_graph *g, const pass_options *o)
+{
+    (void)o;
+    return pass_log_softmax(g);
+}
 
 static bool check(const ir_graph *g, const char *after, const pass_options *o, strbuf *err)
 {
@@ -70,13 +80,20 @@ static bool run(ir_graph **g, const char *name, step_fn step, const pass_options
 ir_graph *pass_pipeline(ir_graph *g, const pass_options *opts, strbuf *err)
 {
     pass_options o = *opts;
+    if (o.found_inf && !pass_add_found_inf(g)) {
+        sb_printf(err, "cannot add the found_inf output: %s", ir_graph_error(g));
+        ir_graph_free(g);
+        return NULL;
+    }
     if (!check(g, "frontend", &o, err)) {
         ir_graph_free(g);
         return NULL;
     }
-    bool ok = run(&g, "expand_grad", expand_grad, &o, err) &&
-              run(&g, "stabilize", stabilize, &o, err) &&
-              run(&g, "simplify", simplify, &o, err);
+    bool ok = run(&g, "expand_grad", expand_grad, &o, err);
+    if (ok && !o.backward) /* nothing is differentiated after this */
+        ok = run(&g, "strip_ad", strip_ad, &o, err);
+    ok = ok && run(&g, "stabilize", stabilize, &o, err) &&
+         run(&g, "simplify", simplify, &o, err);
     if (ok && o.backward) {
         if (!o.wrt)
             o.wrt = ad_default_wrt(g);
@@ -85,8 +102,10 @@ ir_graph *pass_pipeline(ir_graph *g, const pass_options *opts, strbuf *err)
             return NULL;
         }
         ok = run(&g, "autodiff", autodiff, &o, err) &&
+             run(&g, "strip_ad", strip_ad, &o, err) &&
              run(&g, "stabilize", stabilize, &o, err) &&
              run(&g, "simplify", simplify, &o, err);
     }
+    ok = ok && run(&g, "log_softmax", log_softmax, &o, err);
     return ok ? g : NULL;
 }

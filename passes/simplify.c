@@ -382,6 +382,7 @@ static ir_node *r_dimsize(ir_graph *g, ir_node *n)
 #define SIMP_SOFTPLUS NULL
 #define SIMP_ISFINITE NULL
 #define SIMP_NOT r_not
+#define SIMP_DETACH NULL
 #define SIMP_CAST r_cast
 #define SIMP_ADD r_add
 #define SIMP_SUB r_sub
@@ -409,6 +410,7 @@ static ir_node *r_dimsize(ir_graph *g, ir_node *n)
 #define SIMP_RMIN NULL
 #define SIMP_LSE NULL
 #define SIMP_GATHER NULL
+#define SIMP_FOUND_INF NULL
 #define SIMP_GRAD NULL
 
 static const simp_rule rules[OP__COUNT] = {

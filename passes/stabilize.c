@@ -245,6 +245,7 @@ typedef ir_node *(*stab_rule)(ir_graph *g, ir_node *const *ops, src_loc loc);
 #define STAB_SOFTPLUS NULL
 #define STAB_ISFINITE NULL
 #define STAB_NOT NULL
+#define STAB_DETACH NULL
 #define STAB_CAST NULL
 #define STAB_ADD r_add
 #define STAB_SUB r_sub
@@ -272,6 +273,7 @@ typedef ir_node *(*stab_rule)(ir_graph *g, ir_node *const *ops, src_loc loc);
 #define STAB_RMIN NULL
 #define STAB_LSE NULL
 #define STAB_GATHER NULL
+#define STAB_FOUND_INF NULL
 #define STAB_GRAD NULL
 
 static const stab_rule rules[OP__COUNT] = {

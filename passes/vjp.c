@@ -377,6 +377,7 @@ static void vjp_grad(ad_ctx *c, ir_node *n, ir_node *g)
 #define VJP_SOFTPLUS vjp_softplus
 #define VJP_ISFINITE NULL
 #define VJP_NOT NULL
+#define VJP_DETACH NULL
 #define VJP_CAST vjp_cast
 #define VJP_ADD vjp_add
 #define VJP_SUB vjp_sub
@@ -404,6 +405,7 @@ static void vjp_grad(ad_ctx *c, ir_node *n, ir_node *g)
 #define VJP_RMIN vjp_extremum
 #define VJP_LSE vjp_lse
 #define VJP_GATHER vjp_gather
+#define VJP_FOUND_INF NULL
 #define VJP_GRAD vjp_grad
 
 const ad_vjp_fn ad_vjp_table[OP__COUNT] = {

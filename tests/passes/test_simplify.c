@@ -415,12 +415,19 @@ static void test_cross_entropy_gradient_golden(void **state)
                             "%16 = eq %4, %15 : bool[N, C]\n"
                             "%17 = const 0 : f32\n"
                             "%18 = where %16, %14, %17 : f32[N, C]\n"
-                            "%19 = sub %0, %6 : f32[N, C]\n"
-                            "%20 = exp %19 : f32[N, C]\n"
-                            "%21 = mul %13, %20 : f32[N, C]\n"
-                            "%22 = add %18, %21 : f32[N, C]\n"
+                            /* softmax as exp((x - max) - log(sum(exp(x - max)))):
+                             * pass_log_softmax, exact at the max */
+                            "%19 = amax[C] %0 : f32[N]\n"
+                            "%20 = sub %0, %19 : f32[N, C]\n"
+                            "%21 = exp %20 : f32[N, C]\n"
+                            "%22 = sum[C] %21 : f32[N]\n"
+                            "%23 = log %22 : f32[N]\n"
+                            "%24 = sub %20, %23 : f32[N, C]\n"
+                            "%25 = exp %24 : f32[N, C]\n"
+                            "%26 = mul %13, %25 : f32[N, C]\n"
+                            "%27 = add %18, %26 : f32[N, C]\n"
                             "output loss = %12\n"
-                            "output grad_x = %22\n");
+                            "output grad_x = %27\n");
     sup_free(got);
     ir_graph_free(g);
 }
