@@ -3,9 +3,10 @@
  *
  * A program is the user's file plus the loss library (lib/NAME.loss, embedded
  * in the binary at build time and registered in the diag_set under names
- * such as "<lib>/nn.loss", so a diagnostic inside the library points at a
- * line of it). Names resolve to the user's definitions first, then the
- * library's, then the builtins: a user definition shadows a library one.
+ * such as "<lib>/classification.loss", so a diagnostic inside the library
+ * points at a line of it). Names resolve to the user's definitions first,
+ * then the library's, then the builtins: a user definition shadows a library
+ * one (library code sees only the library: elab_find_def).
  */
 #include "frontend/fe.h"
 
@@ -53,6 +54,15 @@ static int load_program(diag_set *ds, int file, bool no_library, fe_program *p)
             check_duplicates(ds, p->lib[i]);
         }
     }
+    /* a name defined in two files of the library would depend on file order */
+    for (int i = 0; i < p->nlib; i++)
+        for (int k = 0; k < p->lib[i]->ndefs; k++)
+            for (int j = 0; j < i; j++)
+                for (int l = 0; l < p->lib[j]->ndefs; l++)
+                    if (strcmp(p->lib[i]->defs[k]->name.name, p->lib[j]->defs[l]->name.name) == 0)
+                        diag_error(ds, p->lib[i]->defs[k]->name.loc,
+                                   "'%s' is defined in two files of the library",
+                                   p->lib[i]->defs[k]->name.name);
     int n = p->user->nerrors;
     for (int i = 0; i < p->nlib; i++)
         n += p->lib[i]->nerrors;
