@@ -49,10 +49,18 @@ def close(what, got, want, rtol, atol):
                         f"torch says {want.reshape(-1)[i]!r}")
 
 
-def check(name, inputs, ref):
-    """Run lossc eval on examples/NAME.loss, compare with ref(**tensors)."""
-    out = os.path.join(TMP, name)
+def check(name, inputs, ref, dloss=None, outputs=None):
+    """Run lossc eval on examples/NAME.loss, compare with ref(**tensors);
+    dloss: the upstream gradient (a scalar), outputs: the expected value of
+    extra outputs."""
+    global runs
+    runs += 1
+    out = os.path.join(TMP, f"{name}_{runs}")
     args = [LOSSC, "eval", os.path.join(EX, name + ".loss"), "--entry", name, "--out", out]
+    if dloss is not None:
+        path = os.path.join(TMP, f"{name}_{runs}_dloss.npy")
+        np.save(path, np.float32(dloss))
+        args += ["--dloss", path]
     for k, v in inputs.items():
         path = os.path.join(TMP, f"{name}_{k}.npy")
         np.save(path, v)
@@ -65,14 +73,21 @@ def check(name, inputs, ref):
                          requires_grad=v.dtype == np.float32)
          for k, v in inputs.items()}
     loss = ref(**t)
-    loss.backward()
+    (loss * (1.0 if dloss is None else dloss)).backward()
     close(f"{name}: loss", np.load(os.path.join(out, "loss.npy")), loss.detach().numpy(),
           RTOL, ATOL)
     for k, v in t.items():
         if v.requires_grad:
             close(f"{name}: grad_{k}", np.load(os.path.join(out, f"grad_{k}.npy")),
                   v.grad.numpy(), GRTOL, GATOL)
+    for k, want in (outputs or {}).items():
+        got = np.load(os.path.join(out, f"{k}.npy"))
+        if got != want:
+            failures.append(f"{name}: output {k} is {got}, want {want}")
     print(f"ok {name}")
+
+
+runs = 0
 
 
 def sigmoid_focal(x, y, alpha=0.25, gamma=2.0):
@@ -139,6 +154,25 @@ def info_nce(z, t=0.1):
 
 
 check("info_nce", {"z": f32(10, D, scale=0.5)}, lambda z: info_nce(z))
+
+# dynamic loss scaling: gradients scaled by dloss = S, found_inf when they overflow
+amp = {"logits": f32(N, C, scale=2), "y": labels}
+amp_ref = lambda logits, y: F.cross_entropy(logits, y, label_smoothing=0.1)
+check("amp_scaling", amp, amp_ref, dloss=1024.0, outputs={"found_inf": False})
+# an activation that overflowed (an inf logit): its row's gradient is NaN
+logits_inf = amp["logits"].copy()
+logits_inf[3, 1] = np.inf
+np.save(os.path.join(TMP, "amp_inf_logits.npy"), logits_inf)
+np.save(os.path.join(TMP, "amp_inf_y.npy"), amp["y"])
+p = subprocess.run([LOSSC, "eval", os.path.join(EX, "amp_scaling.loss"),
+                    "--out", os.path.join(TMP, "amp_inf"),
+                    "--in", "logits=" + os.path.join(TMP, "amp_inf_logits.npy"),
+                    "--in", "y=" + os.path.join(TMP, "amp_inf_y.npy")],
+                   capture_output=True, text=True)
+if p.returncode != 0 or not np.load(os.path.join(TMP, "amp_inf", "found_inf.npy")):
+    failures.append("amp_scaling: found_inf is not true for an inf logit " + p.stderr)
+else:
+    print("ok amp_scaling found_inf")
 
 if failures:
     print("\n".join(failures))
