@@ -98,6 +98,7 @@ typedef struct cg_scope {
 
 typedef struct memo_entry {
     uint32_t node;
+    uint32_t tag; /* 0: the node's value; else a value derived from it (see lower_expr.c) */
     int home;
     uint32_t gen;
     uint64_t hash;
@@ -129,6 +130,7 @@ typedef struct cg_fn {
     LLVMValueRef *out_ptr;          /* per output: data pointer */
     LLVMValueRef *mat_ptr;          /* per sink: materialized buffer (REDUCE) */
     LLVMValueRef zero_block;        /* a global of zeros, for masked-off uniform loads */
+    const bool *spec;               /* per input: evaluate as its default (a specialized body) */
     /* memo */
     memo_entry *memo;
     size_t nmemo, memo_cap;
@@ -163,8 +165,9 @@ void scope_rebase_root(cg_fn *f);
 void branch_out_if(cg_fn *f, LLVMValueRef cond, LLVMBasicBlockRef err_bb);
 LLVMValueRef entry_alloca(cg_fn *f, LLVMTypeRef ty, const char *name);
 
-memo_entry *memo_find(cg_fn *f, const ir_node *n, const cv *env, uint64_t *hash);
-void memo_put(cg_fn *f, const ir_node *n, const cv *env, uint64_t hash, cv val);
+memo_entry *memo_find(cg_fn *f, const ir_node *n, uint32_t tag, const cv *env, uint64_t *hash);
+void memo_clear(cg_fn *f);
+void memo_put(cg_fn *f, const ir_node *n, uint32_t tag, const cv *env, uint64_t hash, cv val);
 
 /* lower_expr.c */
 LLVMTypeRef ty_scalar(cg_fn *f, int dt);  /* registers: bool is i1 */

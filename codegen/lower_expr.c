@@ -11,6 +11,7 @@
 #include "codegen/vmath.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- types and small helpers ----------------------------------------------------- */
@@ -266,6 +267,37 @@ static LLVMValueRef pow_general(cg_fn *f, int dt, LLVMValueRef x, LLVMValueRef y
     return emit_cast(f, r, DT_F64, dt, vec);
 }
 
+/* pow_general out of line, in an internal function per type shared by the
+ * module: a uniform exponent's rare path then costs a call instead of
+ * ~300 instructions in the loop body that the register allocator would
+ * have to work around (spilling on the hot path). */
+static LLVMValueRef pow_general_call(cg_fn *f, int dt, LLVMValueRef x, LLVMValueRef y, bool vec)
+{
+    LLVMTypeRef t = LLVMTypeOf(x);
+    char name[64];
+    snprintf(name, sizeof name, "lossc.pow.%s.%d", ir_dtype_name((ir_dtype)dt), vec ? f->W : 1);
+    LLVMValueRef fn = LLVMGetNamedFunction(f->mod, name);
+    LLVMTypeRef params[2] = {t, t};
+    LLVMTypeRef fty = LLVMFunctionType(t, params, 2, 0);
+    if (!fn) {
+        fn = LLVMAddFunction(f->mod, name, fty);
+        LLVMSetLinkage(fn, LLVMInternalLinkage);
+        const char *attrs[] = {"noinline", "cold", "nounwind"};
+        for (size_t i = 0; i < SUP_ARRAY_LEN(attrs); i++)
+            LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                                    LLVMCreateEnumAttribute(f->ctx, LLVMGetEnumAttributeKindForName(
+                                                                        attrs[i], strlen(attrs[i])), 0));
+        LLVMBuilderRef saved = f->b;
+        f->b = LLVMCreateBuilderInContext(f->ctx);
+        LLVMPositionBuilderAtEnd(f->b, LLVMAppendBasicBlockInContext(f->ctx, fn, "entry"));
+        LLVMBuildRet(f->b, pow_general(f, dt, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), vec));
+        LLVMDisposeBuilder(f->b);
+        f->b = saved;
+    }
+    LLVMValueRef args[2] = {x, y};
+    return LLVMBuildCall2(f->b, fty, fn, args, 2, "");
+}
+
 /* x^c for the constants worth a shortcut; NULL for the others. */
 static LLVMValueRef pow_const(cg_fn *f, int dt, LLVMValueRef x, double c, bool vec)
 {
@@ -293,37 +325,6 @@ static LLVMValueRef pow_const(cg_fn *f, int dt, LLVMValueRef x, double c, bool v
         return LLVMBuildFAdd(f->b, r, cfloat(f, dt, 0, vec), "");
     }
     return NULL;
-}
-
-/* A uniform run-time exponent: branches on y == 2 and y == 1 (focal's
- * gamma and the gamma - 1 of its gradient), predictable and unswitched by
- * LLVM, before the general path. Emitted at the end of the hoist chain of
- * scope `home`, which this splits. */
-static LLVMValueRef pow_uniform(cg_fn *f, int home, int dt, LLVMValueRef x, LLVMValueRef y,
-                                bool vec)
-{
-    cg_scope *s = &f->scopes[home];
-    LLVMBasicBlockRef bb[3], join = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "pow.done");
-    LLVMValueRef val[3];
-    const double special[2] = {2, 1};
-    for (int k = 0; k < 2; k++) {
-        LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "pow.int");
-        LLVMBasicBlockRef no = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "pow.else");
-        LLVMBuildCondBr(f->b, fcmp(f, LLVMRealOEQ, y, cfloat(f, dt, special[k], false)), yes, no);
-        LLVMPositionBuilderAtEnd(f->b, yes);
-        val[k] = pow_const(f, dt, x, special[k], vec);
-        bb[k] = LLVMGetInsertBlock(f->b);
-        LLVMBuildBr(f->b, join);
-        LLVMPositionBuilderAtEnd(f->b, no);
-    }
-    val[2] = pow_general(f, dt, x, vec ? splat(f, y) : y, vec);
-    bb[2] = LLVMGetInsertBlock(f->b);
-    LLVMBuildBr(f->b, join);
-    LLVMPositionBuilderAtEnd(f->b, join);
-    LLVMValueRef phi = LLVMBuildPhi(f->b, LLVMTypeOf(val[2]), "pow");
-    LLVMAddIncoming(phi, val, bb, 3);
-    s->tail[CH_HOIST] = join;
-    return phi;
 }
 
 static LLVMValueRef emit_unary(cg_fn *f, int op, int dt, LLVMValueRef x, bool vec)
@@ -409,8 +410,71 @@ static LLVMValueRef emit_binary(cg_fn *f, int op, int dt, LLVMValueRef a, LLVMVa
     return r;
 }
 
+/* ---- the logistic family: one exp(-|x|) for all of it -------------------------- */
+
+/* sigmoid(t) and softplus(t) for t = x, -x, |x|, -|x| (autodiff and the
+ * stabilizer make all of them from one logit) are computed from shared
+ * pieces of b = x with its negations and abs stripped:
+ *     e = exp(-|b|),  r = 1 / (1 + e),  l = log1p(e)
+ *     sigmoid(t) = t >= 0 ? r : e r          softplus(t) = l + max(t, 0)
+ * the interpreter's stable definitions, term for term: one exp and one
+ * log1p per element however many of them the graph holds, as a hand-written
+ * loop would. (vmath's own sigmoid and softplus are ~1 ulp; these are
+ * within 3: exp's ulp and two roundings.) */
+enum { TAG_EXPNEG = 1, TAG_RECIP, TAG_LOG1P };
+
+static cv logistic_piece(cg_fn *f, const ir_node *b, const cv *env, uint32_t tag)
+{
+    uint64_t h;
+    memo_entry *e = memo_find(f, b, tag, env, &h);
+    if (e)
+        return e->val;
+    cv r;
+    if (tag == TAG_EXPNEG) {
+        r = cg_eval(f, b, env);
+        at(f, cv_home(r.loops), CH_HOIST);
+        r.v = cg_math(f, OP_EXP, r.dt, LLVMBuildFNeg(f->b, intrin1(f, "llvm.fabs", r.v), ""));
+    } else {
+        r = logistic_piece(f, b, env, TAG_EXPNEG);
+        at(f, cv_home(r.loops), CH_HOIST);
+        LLVMValueRef one = cfloat(f, r.dt, 1, cv_varies(&r));
+        if (tag == TAG_RECIP)
+            r.v = LLVMBuildFDiv(f->b, one, LLVMBuildFAdd(f->b, one, r.v, ""), "");
+        else
+            r.v = cg_math(f, OP_LOG1P, r.dt, r.v);
+    }
+    r.base = NULL;
+    r.ok = NULL;
+    if (r.shape == CV_LINEAR)
+        r.shape = CV_VARYING;
+    memo_put(f, b, tag, env, h, r);
+    return r;
+}
+
+static cv eval_logistic(cg_fn *f, const ir_node *n, const cv *env)
+{
+    const ir_node *b = n->ops[0];
+    while (b->op == OP_NEG || b->op == OP_ABS)
+        b = b->ops[0];
+    cv t = cg_eval(f, n->ops[0], env);
+    cv p1 = logistic_piece(f, b, env, TAG_EXPNEG);
+    cv p2 = logistic_piece(f, b, env, n->op == OP_SIGMOID ? TAG_RECIP : TAG_LOG1P);
+    uint64_t loops = t.loops | p1.loops | p2.loops;
+    bool vec = cv_varies(&t) || cv_varies(&p1);
+    at(f, cv_home(loops), CH_HOIST);
+    LLVMValueRef x = vec ? as_vec(f, &t) : t.v, e = vec ? as_vec(f, &p1) : p1.v;
+    LLVMValueRef q = vec ? as_vec(f, &p2) : p2.v, zero = cfloat(f, n->dtype, 0, vec), v;
+    if (n->op == OP_SIGMOID)
+        v = sel(f, fcmp(f, LLVMRealOGE, x, zero), q, LLVMBuildFMul(f->b, e, q, ""));
+    else
+        v = LLVMBuildFAdd(f->b, q, sel(f, fcmp(f, LLVMRealOGT, x, zero), x, zero), "");
+    return (cv){.v = v, .shape = vec ? CV_VARYING : CV_UNIFORM, .dt = n->dtype, .loops = loops};
+}
+
 static cv eval_elem(cg_fn *f, const ir_node *n, const cv *env)
 {
+    if (n->op == OP_SIGMOID || n->op == OP_SOFTPLUS)
+        return eval_logistic(f, n, env);
     cv a[3];
     uint64_t loops = 0;
     bool vec = false;
@@ -426,10 +490,12 @@ static cv eval_elem(cg_fn *f, const ir_node *n, const cv *env)
     int odt = n->ops[0]->dtype;
     LLVMValueRef v = NULL;
     if (n->op == OP_POW && ir_dtype_is_float((ir_dtype)odt)) {
-        if (n->ops[1]->op == OP_CONST)
-            v = pow_const(f, odt, x[0], n->ops[1]->attr.fval, vec);
+        /* a constant exponent (also one folded from a specialized input) */
+        LLVMBool lossy;
+        if (!cv_varies(&a[1]) && LLVMIsAConstantFP(a[1].v))
+            v = pow_const(f, odt, x[0], LLVMConstRealGetDouble(a[1].v, &lossy), vec);
         else if (!cv_varies(&a[1]))
-            v = pow_uniform(f, cv_home(loops), odt, x[0], a[1].v, vec);
+            v = pow_general_call(f, odt, x[0], x[1], vec);
         if (!v)
             v = pow_general(f, odt, x[0], x[1], vec);
     } else if (n->op == OP_WHERE)
@@ -832,6 +898,8 @@ static cv eval_leaf(cg_fn *f, const ir_node *n, const cv *env)
     switch (n->op) {
     case OP_INPUT: {
         const ir_input *in = &f->g->inputs[n->attr.ival];
+        if (f->spec && f->spec[n->attr.ival]) /* this body assumes the default */
+            return cv_uniform(cnum(f, in->dtype, in->default_value, false), in->dtype, 0);
         return cg_load(f, f->in_ptr[n->attr.ival], in->dtype, in->order, in->ndim, env);
     }
     case OP_CONST:
@@ -853,7 +921,7 @@ static cv eval_leaf(cg_fn *f, const ir_node *n, const cv *env)
 cv cg_eval(cg_fn *f, const ir_node *n, const cv *env)
 {
     uint64_t h;
-    memo_entry *e = memo_find(f, n, env, &h);
+    memo_entry *e = memo_find(f, n, 0, env, &h);
     if (e)
         return e->val;
     cv r;
@@ -877,7 +945,7 @@ cv cg_eval(cg_fn *f, const ir_node *n, const cv *env)
         cg_fail(f, "codegen: '%s' cannot be lowered (run the passes first)", ir_op_name(n->op));
         return cv_uniform(LLVMGetPoison(ty_scalar(f, n->dtype)), n->dtype, 0);
     }
-    memo_put(f, n, env, h, r);
+    memo_put(f, n, 0, env, h, r);
     return r;
 }
 

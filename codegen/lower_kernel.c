@@ -367,6 +367,44 @@ static void fill_identity(cg_fn *f, LLVMValueRef base, int dt, int op, LLVMValue
     at_body(f);
 }
 
+/* Scalar inputs with a default that feed a pow exponent (focal's gamma):
+ * the sweep gets a second body that evaluates them as their default, where
+ * pow(x, 2) is x * x, taken when the run-time values equal the defaults.
+ * Returns how many, marking them in spec. */
+static int find_specializations(const sched_plan *p, bool *spec)
+{
+    const ir_graph *g = p->g;
+    bool *seen = sup_calloc(g->nnodes + 1, 1);
+    int n = 0;
+    for (uint32_t id = 0; id < g->nnodes; id++) {
+        const ir_node *x = g->nodes[id];
+        if (x->op != OP_POW || !ir_dtype_is_float((ir_dtype)x->dtype) || x->ops[1]->dims)
+            continue;
+        /* the scalar inputs the exponent is made of */
+        const ir_node *stack[256];
+        int top = 0;
+        stack[top++] = x->ops[1];
+        while (top) {
+            const ir_node *y = stack[--top];
+            if (seen[y->id])
+                continue;
+            seen[y->id] = true;
+            if (y->op == OP_INPUT) {
+                const ir_input *in = &g->inputs[y->attr.ival];
+                if (in->ndim == 0 && in->has_default && ir_dtype_is_float(in->dtype) &&
+                    !spec[y->attr.ival]) {
+                    spec[y->attr.ival] = true;
+                    n++;
+                }
+            }
+            for (int i = 0; i < y->nops && top < 256; i++)
+                stack[top++] = y->ops[i];
+        }
+    }
+    sup_free(seen);
+    return n;
+}
+
 static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, int swi,
                                 const char *symbol, strbuf *err, bool *failed)
 {
@@ -415,7 +453,41 @@ static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, in
             fill_identity(&f, c.aux[s], pdt, sk->node->op, result_count(&f, sk));
         }
     }
-    emit_tree(&f, &c, ss, sw->nsinks, 0);
+    bool *spec = sup_calloc((size_t)p->g->ninputs + 1, 1);
+    if (find_specializations(p, spec)) {
+        /* if every specialized input holds its default: the fast body */
+        at(&f, 0, CH_BODY);
+        LLVMValueRef all = LLVMConstInt(LLVMInt1TypeInContext(f.ctx), 1, 0);
+        for (int i = 0; i < p->g->ninputs; i++)
+            if (spec[i]) {
+                const ir_input *in = &p->g->inputs[i];
+                cv v = cg_eval(&f, in->node, c.env);
+                at(&f, 0, CH_BODY);
+                LLVMValueRef d = LLVMConstReal(ty_scalar(&f, in->dtype), in->default_value);
+                all = LLVMBuildAnd(f.b, all, LLVMBuildFCmp(f.b, LLVMRealOEQ, v.v, d, ""), "");
+            }
+        LLVMBasicBlockRef fast = LLVMAppendBasicBlockInContext(f.ctx, fn, "defaults");
+        LLVMBasicBlockRef slow = LLVMAppendBasicBlockInContext(f.ctx, fn, "general");
+        LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(f.ctx, fn, "chunk.done");
+        LLVMBuildCondBr(f.b, all, fast, slow);
+        cg_scope *root = &f.scopes[0];
+        root->tail[CH_BODY] = fast;
+        f.spec = spec;
+        memo_clear(&f);
+        emit_tree(&f, &c, ss, sw->nsinks, 0);
+        LLVMPositionBuilderAtEnd(f.b, root->tail[CH_BODY]);
+        LLVMBuildBr(f.b, join);
+        root->tail[CH_BODY] = slow;
+        f.spec = NULL;
+        memo_clear(&f);
+        emit_tree(&f, &c, ss, sw->nsinks, 0);
+        LLVMPositionBuilderAtEnd(f.b, root->tail[CH_BODY]);
+        LLVMBuildBr(f.b, join);
+        root->tail[CH_BODY] = join;
+    } else {
+        emit_tree(&f, &c, ss, sw->nsinks, 0);
+    }
+    sup_free(spec);
     fn_finish(&f, NULL);
     if (f.failed)
         *failed = true;

@@ -204,9 +204,9 @@ void branch_out_if(cg_fn *f, LLVMValueRef cond, LLVMBasicBlockRef err_bb)
 
 /* ---- memo ---------------------------------------------------------------------- */
 
-static uint64_t memo_hash(const ir_node *n, const cv *env)
+static uint64_t memo_hash(const ir_node *n, uint32_t tag, const cv *env)
 {
-    uint64_t h = sup_hash_mix(0x51ed, n->id);
+    uint64_t h = sup_hash_mix(0x51ed + tag, n->id);
     IR_DIMSET_FOREACH(d, n->dims) {
         h = sup_hash_mix(h, (uint64_t)(uintptr_t)env[d].v);
         h = sup_hash_mix(h, (uint64_t)(uintptr_t)env[d].ok);
@@ -214,10 +214,10 @@ static uint64_t memo_hash(const ir_node *n, const cv *env)
     return h;
 }
 
-static bool memo_match(const cg_fn *f, const memo_entry *e, const ir_node *n,
+static bool memo_match(const cg_fn *f, const memo_entry *e, const ir_node *n, uint32_t tag,
                        const cv *env, uint64_t h)
 {
-    if (e->hash != h || e->node != n->id)
+    if (e->hash != h || e->node != n->id || e->tag != tag)
         return false;
     if (e->home > f->depth || f->scopes[e->home].gen != e->gen)
         return false; /* its scope has closed */
@@ -230,17 +230,24 @@ static bool memo_match(const cg_fn *f, const memo_entry *e, const ir_node *n,
     return true;
 }
 
-memo_entry *memo_find(cg_fn *f, const ir_node *n, const cv *env, uint64_t *hash)
+memo_entry *memo_find(cg_fn *f, const ir_node *n, uint32_t tag, const cv *env, uint64_t *hash)
 {
-    uint64_t h = memo_hash(n, env);
+    uint64_t h = memo_hash(n, tag, env);
     *hash = h;
     if (!f->memo_table_cap)
         return NULL;
     size_t mask = f->memo_table_cap - 1;
     for (size_t i = h & mask; f->memo_table[i] != (size_t)-1; i = (i + 1) & mask)
-        if (memo_match(f, &f->memo[f->memo_table[i]], n, env, h))
+        if (memo_match(f, &f->memo[f->memo_table[i]], n, tag, env, h))
             return &f->memo[f->memo_table[i]];
     return NULL;
+}
+
+void memo_clear(cg_fn *f)
+{
+    f->nmemo = 0;
+    if (f->memo_table)
+        memset(f->memo_table, 0xff, f->memo_table_cap * sizeof *f->memo_table);
 }
 
 static void memo_insert_index(cg_fn *f, size_t k)
@@ -251,7 +258,7 @@ static void memo_insert_index(cg_fn *f, size_t k)
     f->memo_table[i] = k;
 }
 
-void memo_put(cg_fn *f, const ir_node *n, const cv *env, uint64_t hash, cv val)
+void memo_put(cg_fn *f, const ir_node *n, uint32_t tag, const cv *env, uint64_t hash, cv val)
 {
     if ((f->nmemo + 1) * 2 > f->memo_table_cap) {
         size_t cap = f->memo_table_cap ? f->memo_table_cap * 2 : 256;
@@ -265,6 +272,7 @@ void memo_put(cg_fn *f, const ir_node *n, const cv *env, uint64_t hash, cv val)
     SUP_GROW(f->memo, f->memo_cap, f->nmemo + 1);
     memo_entry *e = &f->memo[f->nmemo];
     e->node = n->id;
+    e->tag = tag;
     e->hash = hash;
     e->home = cv_home(val.loops);
     if (e->home > f->depth)
