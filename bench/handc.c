@@ -26,9 +26,10 @@ double hc_huber(const float *p, const float *t, float *g, int64_t n)
     const float inv = 1.0f / (float)n;
 #pragma omp parallel for schedule(static) reduction(+ : acc)
     for (int64_t i = 0; i < n; i++) {
-        float d = p[i] - t[i], a = fabsf(d);
-        acc += a <= 1.0f ? 0.5f * d * d : a - 0.5f;
-        g[i] = inv * (a <= 1.0f ? d : copysignf(1.0f, d));
+        /* delta = 1: 0.5 q^2 + (|d| - q) with q = min(|d|, 1), branch-free */
+        float d = p[i] - t[i], a = fabsf(d), q = fminf(a, 1.0f);
+        acc += 0.5f * q * q + (a - q);
+        g[i] = inv * fmaxf(-1.0f, fminf(d, 1.0f));
     }
     return acc / (double)n;
 }
