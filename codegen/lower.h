@@ -108,6 +108,19 @@ typedef struct memo_entry {
 
 typedef struct cg_acc cg_acc;
 
+/* A row of a reduction's operand kept in memory while its scope lasts: the
+ * softmax numerators e = exp(x - m) of a row, written by the sum's loop into
+ * the row of the output that will use them (its own future slots), and read
+ * back by that output's loop instead of computing every exp again. */
+typedef struct row_cache {
+    const ir_node *node; /* the cached node (an exp) */
+    int axis;            /* the reduced dim it runs along */
+    int output;          /* the output whose row holds it */
+    cv key[IR_MAX_DIMS]; /* the indices of its other dims */
+    int home;            /* scope depth of the row */
+    uint32_t gen;
+} row_cache;
+
 /* One function being emitted. */
 typedef struct cg_fn {
     LLVMModuleRef mod;
@@ -130,7 +143,11 @@ typedef struct cg_fn {
     LLVMValueRef *out_ptr;          /* per output: data pointer */
     LLVMValueRef *mat_ptr;          /* per sink: materialized buffer (REDUCE) */
     LLVMValueRef zero_block;        /* a global of zeros, for masked-off uniform loads */
+    LLVMValueRef dummy_slot;        /* where dead lanes of a scatter store (an alloca) */
     const bool *spec;               /* per input: evaluate as its default (a specialized body) */
+    const sched_sweep *sweep;       /* the sweep being built (its sinks), or NULL */
+    row_cache caches[8];
+    int ncaches;
     /* memo */
     memo_entry *memo;
     size_t nmemo, memo_cap;
@@ -200,13 +217,15 @@ LLVMValueRef red_horizontal(cg_fn *f, int op, int dt, LLVMValueRef v);
  * registers); values accumulate into the part that matches where they are. */
 struct cg_acc {
     int op, dt;
-    int sdt;           /* dtype of the scalar part (f64 for a wide f32 sum) */
+    int sdt;           /* dtype of both parts (f64 for a wide f32 sum, else dt) */
     LLVMValueRef s, v; /* allocas */
     int depth;         /* scope the accumulator was started in */
     bool lanes_are_results; /* started inside a vectorized loop */
 };
-/* wide: a float sum or product keeps its scalar part in f64 (and finishes
- * in f64 unless the lanes are results): partial results of a chunk. */
+/* wide: an f32 sum or product accumulates in f64 (both parts; it finishes
+ * in f64): the partial results of a chunk, so that a chunk's 64K elements
+ * add up to 1e-12 rather than 1e-5 (the conversion is one instruction per
+ * vector, hidden by memory in the losses that have such sums). */
 void acc_begin(cg_fn *f, cg_acc *a, int op, int dt, bool wide);
 void acc_add(cg_fn *f, cg_acc *a, const cv *x);
 cv acc_finish(cg_fn *f, cg_acc *a, uint64_t loops);

@@ -478,7 +478,19 @@ static cv eval_elem(cg_fn *f, const ir_node *n, const cv *env)
     cv a[3];
     uint64_t loops = 0;
     bool vec = false;
-    for (int i = 0; i < n->nops; i++) {
+    /* operands of fewer dims first (a row's sum before the row's elements):
+     * placement does not depend on the order, but a row cache made by a
+     * sum's loop can only serve what is evaluated after it */
+    int order[3] = {0, 1, 2};
+    for (int i = 1; i < n->nops; i++)
+        for (int j = i; j > 0 && ir_dimset_count(n->ops[order[j]]->dims) <
+                                      ir_dimset_count(n->ops[order[j - 1]]->dims); j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    for (int k = 0; k < n->nops; k++) {
+        int i = order[k];
         a[i] = cg_eval(f, n->ops[i], env);
         loops |= a[i].loops;
         vec |= cv_varies(&a[i]);
@@ -607,9 +619,14 @@ cv cg_load(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, cons
         LLVMValueRef args[4] = {a.ptr, LLVMConstInt(i32, align, 0), mask, LLVMConstNull(vt)};
         v = call_intrinsic(f, "llvm.masked.load", tys, 2, args, 4);
     } else {
+        /* Dead or rejected lanes read the zero block instead of being masked
+         * off: an unmasked gather is a real gather where gathers are fast
+         * and plain loads where LLVM scalarizes them (AMD), with no branch
+         * per lane. */
         LLVMValueRef m = and_ok(f, mask, a.ok_varies ? a.ok : NULL);
+        LLVMValueRef ptrs = m ? sel(f, m, a.ptr, splat(f, f->zero_block)) : a.ptr;
         LLVMTypeRef tys[2] = {vt, LLVMVectorType(ptr, (unsigned)f->W)};
-        LLVMValueRef args[4] = {a.ptr, LLVMConstInt(i32, align, 0), m ? m : all_true(f),
+        LLVMValueRef args[4] = {ptrs, LLVMConstInt(i32, align, 0), all_true(f),
                                 LLVMConstNull(vt)};
         v = call_intrinsic(f, "llvm.masked.gather", tys, 2, args, 4);
     }
@@ -663,8 +680,16 @@ void cg_store(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, c
     } else if (a.kind == 1) {
         store_masked(f, v, a.ptr, vt, align);
     } else {
+        /* dead lanes store to a dummy slot: no branch per lane (see cg_load) */
+        LLVMValueRef ptrs = a.ptr;
+        if (mask) {
+            if (!f->dummy_slot)
+                f->dummy_slot = entry_alloca(f, LLVMArrayType(LLVMInt64TypeInContext(f->ctx), 2),
+                                             "dead.lanes");
+            ptrs = sel(f, mask, a.ptr, splat(f, f->dummy_slot));
+        }
         LLVMTypeRef tys[2] = {vt, LLVMVectorType(ptr, (unsigned)f->W)};
-        LLVMValueRef args[4] = {v, a.ptr, LLVMConstInt(i32, align, 0), mask ? mask : all_true(f)};
+        LLVMValueRef args[4] = {v, ptrs, LLVMConstInt(i32, align, 0), all_true(f)};
         call_intrinsic(f, "llvm.masked.scatter", tys, 2, args, 4);
     }
 }
@@ -733,9 +758,9 @@ void acc_begin(cg_fn *f, cg_acc *a, int op, int dt, bool wide)
     a->depth = f->depth;
     a->lanes_are_results = f->scopes[f->depth].vpos >= 0;
     a->s = entry_alloca(f, ty_scalar(f, a->sdt), "acc");
-    a->v = entry_alloca(f, ty_vec(f, dt), "vacc");
+    a->v = entry_alloca(f, ty_vec(f, a->sdt), "vacc");
     LLVMBuildStore(f->b, red_identity(f, op, a->sdt, false), a->s);
-    LLVMBuildStore(f->b, red_identity(f, op, dt, true), a->v);
+    LLVMBuildStore(f->b, red_identity(f, op, a->sdt, true), a->v);
 }
 
 void acc_add(cg_fn *f, cg_acc *a, const cv *x)
@@ -745,8 +770,9 @@ void acc_add(cg_fn *f, cg_acc *a, const cv *x)
         LLVMValueRef v = as_vec(f, x);
         if (s->mask)
             v = sel(f, s->mask, v, red_identity(f, a->op, a->dt, true));
-        LLVMValueRef old = LLVMBuildLoad2(f->b, ty_vec(f, a->dt), a->v, "");
-        LLVMBuildStore(f->b, red_combine(f, a->op, a->dt, old, v), a->v);
+        v = emit_cast(f, v, a->dt, a->sdt, true);
+        LLVMValueRef old = LLVMBuildLoad2(f->b, ty_vec(f, a->sdt), a->v, "");
+        LLVMBuildStore(f->b, red_combine(f, a->op, a->sdt, old, v), a->v);
     } else {
         LLVMValueRef old = LLVMBuildLoad2(f->b, ty_scalar(f, a->sdt), a->s, "");
         LLVMValueRef v = emit_cast(f, x->v, a->dt, a->sdt, false);
@@ -757,14 +783,12 @@ void acc_add(cg_fn *f, cg_acc *a, const cv *x)
 cv acc_finish(cg_fn *f, cg_acc *a, uint64_t loops)
 {
     LLVMValueRef s = LLVMBuildLoad2(f->b, ty_scalar(f, a->sdt), a->s, "");
-    LLVMValueRef v = LLVMBuildLoad2(f->b, ty_vec(f, a->dt), a->v, "");
-    if (a->lanes_are_results) {
-        s = emit_cast(f, s, a->sdt, a->dt, false);
-        return (cv){.v = red_combine(f, a->op, a->dt, v, splat(f, s)), .shape = CV_VARYING,
-                    .dt = (uint8_t)a->dt, .loops = loops};
-    }
-    LLVMValueRef h = emit_cast(f, red_horizontal(f, a->op, a->dt, v), a->dt, a->sdt, false);
-    return cv_uniform(red_combine(f, a->op, a->sdt, h, s), a->sdt, loops);
+    LLVMValueRef v = LLVMBuildLoad2(f->b, ty_vec(f, a->sdt), a->v, "");
+    if (a->lanes_are_results)
+        return (cv){.v = red_combine(f, a->op, a->sdt, v, splat(f, s)), .shape = CV_VARYING,
+                    .dt = (uint8_t)a->sdt, .loops = loops};
+    return cv_uniform(red_combine(f, a->op, a->sdt, red_horizontal(f, a->op, a->sdt, v), s),
+                      a->sdt, loops);
 }
 
 /* ---- structure, gathers, reductions ----------------------------------------------------- */
@@ -797,6 +821,80 @@ static void sched_env_of(const cv *env, ir_dimset dims, sched_env *s)
     memset(s, 0, sizeof *s);
     IR_DIMSET_FOREACH(d, dims)
         s->loops[d] = env[d].loops;
+}
+
+/* ---- row caches (see row_cache in lower.h) ---------------------------------------- */
+
+static bool reaches(const ir_node *from, const ir_node *to, bool *seen)
+{
+    if (from == to)
+        return true;
+    if (seen[from->id])
+        return false;
+    seen[from->id] = true;
+    for (int i = 0; i < from->nops; i++)
+        if (reaches(from->ops[i], to, seen))
+            return true;
+    return false;
+}
+
+/* The output of this sweep that can hold x's rows along `axis`: same dtype
+ * and dims, `axis` its innermost memory dim, and x among what it computes. */
+static int cache_output(cg_fn *f, const ir_node *x, int axis)
+{
+    if (!f->sweep || f->ncaches >= (int)SUP_ARRAY_LEN(f->caches))
+        return -1;
+    for (int i = 0; i < f->sweep->nsinks; i++) {
+        const sched_sink *k = &f->p->sinks[f->sweep->sinks[i]];
+        if (k->kind != SINK_OUTPUT || k->node->dtype != x->dtype || k->node->dims != x->dims ||
+            k->path[k->depth - 1] != axis)
+            continue;
+        bool *seen = sup_calloc(f->g->nnodes + 1, 1);
+        bool uses = reaches(k->node, x, seen);
+        sup_free(seen);
+        if (uses)
+            return k->output;
+    }
+    return -1;
+}
+
+static const int *output_order(cg_fn *f, int o, int *n)
+{
+    const ir_output *op = &f->g->outputs[o];
+    if (op->kind == IR_OUT_GRAD) {
+        *n = f->g->inputs[op->input].ndim;
+        return f->g->inputs[op->input].order;
+    }
+    static _Thread_local int order[IR_MAX_DIMS];
+    *n = dims_order(op->node->dims, order);
+    return order;
+}
+
+/* A cached row holding n at env, if any: a load from the output's row. */
+static bool cache_load(cg_fn *f, const ir_node *n, const cv *env, cv *out)
+{
+    for (int i = 0; i < f->ncaches; i++) {
+        const row_cache *c = &f->caches[i];
+        if (c->node != n || c->home > f->depth || f->scopes[c->home].gen != c->gen)
+            continue;
+        const cv *ix = &env[c->axis];
+        /* only at a loop index opened inside the row (the element this
+         * iteration reads before its own store overwrites it) */
+        if (ix->ok || ix->shape == CV_VARYING || cv_home(ix->loops) <= c->home ||
+            __builtin_popcountll(ix->loops) != 1)
+            continue;
+        bool same = true;
+        IR_DIMSET_FOREACH(d, n->dims)
+            if (d != c->axis && (env[d].v != c->key[d].v || env[d].ok != c->key[d].ok))
+                same = false;
+        if (!same)
+            continue;
+        int nd;
+        const int *order = output_order(f, c->output, &nd);
+        *out = cg_load(f, f->out_ptr[c->output], n->dtype, order, nd, env);
+        return true;
+    }
+    return false;
 }
 
 /* An inline reduction: its loops open at the end of the hoist chain of scope
@@ -835,6 +933,16 @@ static cv eval_inline_reduce(cg_fn *f, const ir_node *r, const cv *env, int home
         env2[axes[i]] = cg_loop_index(f, first, vec, home + i);
     }
     cv v = cg_eval(f, x, env2);
+    /* a row of exps summed in a vectorized loop along the row, for an
+     * output of this sweep that uses them: keep it in that output's row */
+    int cache_out = -1;
+    if (r->op == OP_SUM && m == 1 && vector && x->op == OP_EXP && f->out_ptr)
+        cache_out = cache_output(f, x, axes[0]);
+    if (cache_out >= 0) {
+        int nd;
+        const int *order = output_order(f, cache_out, &nd);
+        cg_store(f, f->out_ptr[cache_out], x->dtype, order, nd, env2, &v);
+    }
     at_body(f);
     acc_add(f, &acc, &v);
     for (int i = 0; i < m; i++)
@@ -842,6 +950,15 @@ static cv eval_inline_reduce(cg_fn *f, const ir_node *r, const cv *env, int home
     at(f, home, CH_HOIST);
     cv res = acc_finish(f, &acc, L);
 
+    if (cache_out >= 0) { /* valid from now on, while the row's scope lasts */
+        row_cache *c = &f->caches[f->ncaches++];
+        c->node = x;
+        c->axis = axes[0];
+        c->output = cache_out;
+        memcpy(c->key, env, sizeof(cv) * IR_MAX_DIMS);
+        c->home = home;
+        c->gen = f->scopes[home].gen;
+    }
     sup_free(env2);
     if (nsaved)
         memcpy(&f->scopes[home + 1], saved, sizeof(cg_scope) * (size_t)nsaved);
@@ -925,6 +1042,10 @@ cv cg_eval(cg_fn *f, const ir_node *n, const cv *env)
     if (e)
         return e->val;
     cv r;
+    if (f->ncaches && cache_load(f, n, env, &r)) {
+        memo_put(f, n, 0, env, h, r);
+        return r;
+    }
     switch (ir_op_info_of(n->op)->kind) {
     case IR_LEAF: r = eval_leaf(f, n, env); break;
     case IR_ELEM: r = eval_elem(f, n, env); break;
@@ -964,14 +1085,15 @@ void cg_update(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, 
         cg_fail(f, "codegen: internal: partial results at gathered indices");
         return;
     }
-    if (cv_varies(val) && !vec) { /* lanes of reduced elements: fold them first */
-        if (mask)
+    if (cv_varies(val) && !vec) { /* lanes of reduced elements: fold them first, */
+        if (mask)                   /* in the partial's (wider) type */
             v = sel(f, mask, v, red_identity(f, op, val->dt, true));
-        v = red_horizontal(f, op, val->dt, v);
-    } else if (vec && !cv_varies(val)) {
-        v = splat(f, v);
+        v = red_horizontal(f, op, dt, emit_cast(f, v, val->dt, dt, true));
+    } else {
+        if (vec && !cv_varies(val))
+            v = splat(f, v);
+        v = emit_cast(f, v, val->dt, dt, vec);
     }
-    v = emit_cast(f, v, val->dt, dt, vec);
     LLVMValueRef old;
     if (!vec) {
         old = LLVMBuildLoad2(f->b, et, a.ptr, "");

@@ -22,6 +22,7 @@
 #include "codegen/lower.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { CHUNK_WORK = 32768, MAX_CHUNKS = 256 };
@@ -173,6 +174,7 @@ typedef struct sweep_ctx {
     LLVMValueRef chunk, lo, hi;
     LLVMValueRef *aux; /* per sink: this chunk's partial slot or check slot */
     cg_acc *acc;       /* per sink: register accumulator of a reduction */
+    bool across_rows;  /* vectorize the outer loop (rows shorter than a vector) */
     cv env[IR_MAX_DIMS];
 } sweep_ctx;
 
@@ -337,7 +339,7 @@ static void emit_tree(cg_fn *f, sweep_ctx *c, const sched_sink *const *ss, int n
                 done[j] = true;
                 group[m++] = ss[j];
             }
-        bool vec = innermost(f, group, m, depth);
+        bool vec = depth == 0 && c->across_rows ? true : innermost(f, group, m, depth);
         LLVMValueRef lo = depth == 0 ? c->lo : i64c(f, 0);
         LLVMValueRef hi = depth == 0 ? c->hi : f->size[d];
         LLVMValueRef first = scope_open_loop(f, CH_BODY, lo, hi, vec, depth);
@@ -430,6 +432,7 @@ static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, in
             f.mat_ptr[s] = LLVMBuildLoad2(f.b, k->ptr, frame_slot(&f, k, frame, slot_mat(s)), "");
 
     sweep_ctx c = {.k = k, .sw = sw, .chunk = LLVMGetParam(fn, 1)};
+    f.sweep = sw;
     c.aux = sup_calloc((size_t)p->nsinks + 1, sizeof *c.aux);
     c.acc = sup_calloc((size_t)p->nsinks + 1, sizeof *c.acc);
     c.lo = LLVMBuildMul(f.b, c.chunk, rows, "lo");
@@ -454,7 +457,40 @@ static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, in
         }
     }
     bool *spec = sup_calloc((size_t)p->g->ninputs + 1, 1);
-    if (find_specializations(p, spec)) {
+    /* Rows whose work is shorter than two vectors are vectorized across
+     * rows: a second body with the outer loop vectorized and the inner ones
+     * scalar over varying lanes, chosen per chunk by the sizes alone. */
+    ir_dimset inner = sched_inner_dims(p, sw);
+    if (inner) {
+        at(&f, 0, CH_BODY);
+        LLVMValueRef work = i64c(&f, 1);
+        IR_DIMSET_FOREACH(d, inner)
+            work = LLVMBuildMul(f.b, work, f.size[d], "");
+        /* LOSSC_CG_ROWS=across|along forces one body (tests run both) */
+        const char *force = getenv("LOSSC_CG_ROWS");
+        int64_t limit = force && !strcmp(force, "across")  ? INT64_MAX
+                        : force && !strcmp(force, "along") ? 0
+                                                           : 2 * (int64_t)f.W;
+        LLVMValueRef small = LLVMBuildICmp(f.b, LLVMIntSLT, work, i64c(&f, limit), "short");
+        LLVMBasicBlockRef across = LLVMAppendBasicBlockInContext(f.ctx, fn, "across_rows");
+        LLVMBasicBlockRef along = LLVMAppendBasicBlockInContext(f.ctx, fn, "along_rows");
+        LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(f.ctx, fn, "rows.done");
+        LLVMBuildCondBr(f.b, small, across, along);
+        cg_scope *root = &f.scopes[0];
+        root->tail[CH_BODY] = across;
+        c.across_rows = true;
+        memo_clear(&f);
+        emit_tree(&f, &c, ss, sw->nsinks, 0);
+        LLVMPositionBuilderAtEnd(f.b, root->tail[CH_BODY]);
+        LLVMBuildBr(f.b, join);
+        root->tail[CH_BODY] = along;
+        c.across_rows = false;
+        memo_clear(&f);
+        emit_tree(&f, &c, ss, sw->nsinks, 0);
+        LLVMPositionBuilderAtEnd(f.b, root->tail[CH_BODY]);
+        LLVMBuildBr(f.b, join);
+        root->tail[CH_BODY] = join;
+    } else if (find_specializations(p, spec)) {
         /* if every specialized input holds its default: the fast body */
         at(&f, 0, CH_BODY);
         LLVMValueRef all = LLVMConstInt(LLVMInt1TypeInContext(f.ctx), 1, 0);

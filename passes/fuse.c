@@ -19,21 +19,57 @@
 /* ---- 1. prepare ------------------------------------------------------------ */
 
 /* lse(x) = where(isfinite(m), m + log(sum(exp(x - m))), m), m = max(x): the
- * interpreter's definition (an infinite or NaN max dominates). */
-static ir_node *expand_lse(void *ctx, ir_graph *dst, const ir_node *old,
-                           ir_node *const *ops)
+ * interpreter's definition (an infinite or NaN max dominates). Each
+ * expansion is remembered so that the softmax exp(x - lse(x)), which
+ * autodiff makes for the gradient of any logsumexp, becomes
+ *     where(isfinite(m), e / s, e),    e = exp(x - m), s = sum(e)
+ * where e is the very node the sum folds: the lowering can then keep the
+ * row's e from the sum's loop instead of computing every exp twice. (With
+ * m finite, exp(x - m - log s) = e / s; with m infinite or NaN, lse = m.)
+ * The same for the stabilizer's form exp(a - log(sum(exp(a)))) = exp(a) / s
+ * (a = -inf gives 0 either way, NaN stays NaN). */
+typedef struct lse_exp {
+    const ir_node *lse, *x, *m, *e, *s;
+} lse_exp;
+
+typedef struct prepare_ctx {
+    lse_exp *items;
+    int n;
+    size_t cap;
+} prepare_ctx;
+
+static ir_node *prepare(void *vctx, ir_graph *dst, const ir_node *old, ir_node *const *ops)
 {
-    (void)ctx;
+    prepare_ctx *ctx = vctx;
+    src_loc loc = old->loc;
+    if (old->op == OP_EXP && ops[0]->op == OP_SUB) {
+        const ir_node *a = ops[0]->ops[0], *b = ops[0]->ops[1];
+        /* the stabilizer's log-softmax: exp(a - log(sum(exp(a)))) = exp(a) / s */
+        if (b->op == OP_LOG && b->ops[0]->op == OP_SUM && b->ops[0]->ops[0]->op == OP_EXP &&
+            b->ops[0]->ops[0]->ops[0] == a && a->dims == old->dims)
+            return ir_binary(dst, OP_DIV, b->ops[0]->ops[0], b->ops[0], loc);
+        for (int i = 0; i < ctx->n; i++) {
+            const lse_exp *k = &ctx->items[i];
+            if (k->lse == b && k->x == a && a->dims == old->dims) {
+                ir_node *fin = ir_unary(dst, OP_ISFINITE, (ir_node *)k->m, loc);
+                ir_node *q = ir_binary(dst, OP_DIV, (ir_node *)k->e, (ir_node *)k->s, loc);
+                return ir_where(dst, fin, q, (ir_node *)k->e, loc);
+            }
+        }
+        return NULL;
+    }
     if (old->op != OP_LSE)
         return NULL;
-    src_loc loc = old->loc;
     ir_dimset axes = old->attr.axes;
     ir_node *x = ops[0];
     ir_node *m = ir_reduce(dst, OP_RMAX, x, axes, loc);
     ir_node *e = ir_unary(dst, OP_EXP, ir_binary(dst, OP_SUB, x, m, loc), loc);
     ir_node *s = ir_reduce(dst, OP_SUM, e, axes, loc);
     ir_node *a = ir_binary(dst, OP_ADD, m, ir_unary(dst, OP_LOG, s, loc), loc);
-    return ir_where(dst, ir_unary(dst, OP_ISFINITE, m, loc), a, m, loc);
+    ir_node *lse = ir_where(dst, ir_unary(dst, OP_ISFINITE, m, loc), a, m, loc);
+    SUP_GROW(ctx->items, ctx->cap, (size_t)ctx->n + 1);
+    ctx->items[ctx->n++] = (lse_exp){lse, x, m, e, s};
+    return lse;
 }
 
 /* ---- 2. orient --------------------------------------------------------------- */
@@ -190,6 +226,8 @@ typedef struct walker {
     int query;      /* >= 0: query mode, looking for loops opened at this depth */
     bool found;
     bool *reads;    /* if set: marks the inputs and materialized reductions read */
+    bool observe;   /* only look: no sinks, deps or checks are added */
+    ir_dimset inline_axes; /* the axes of the inline reductions met */
     strbuf *err;
     bool failed;
     /* visited (node, env) pairs: open addressing over `keys` */
@@ -369,7 +407,7 @@ static void walk(walker *w, const ir_node *n, const sched_env *env, int depth)
             IR_DIMSET_FOREACH(e, idx->dims)
                 L |= env->loops[e];
             sub.loops[d] = L;
-            if (w->query < 0 && !w->reads)
+            if (w->query < 0 && !w->observe)
                 add_check(p, n, idx, d);
             walk(w, idx, env, depth);
         }
@@ -381,10 +419,11 @@ static void walk(walker *w, const ir_node *n, const sched_env *env, int depth)
         if (!sched_inline(p, n, env, &home)) {
             if (w->reads)
                 w->reads[n->id] = true;
-            if (w->query < 0 && !w->reads)
+            if (w->query < 0 && !w->observe)
                 add_dep(p, w->sink, reduce_sink(p, n));
             return;
         }
+        w->inline_axes |= n->attr.axes;
         if (home == w->query) {
             w->found = true;
             return;
@@ -544,7 +583,9 @@ sched_plan *sched_build(const ir_graph *src, strbuf *err)
             return NULL;
         }
     sched_plan *p = sup_calloc(1, sizeof *p);
-    p->g = ir_rebuild(src, expand_lse, NULL);
+    prepare_ctx pc = {0};
+    p->g = ir_rebuild(src, prepare, &pc);
+    sup_free(pc.items);
     ir_graph *g = p->g;
     p->mat = sup_malloc(sizeof(int) * (g->nnodes + 1));
     p->dr_first = sup_calloc(g->nnodes + 1, sizeof *p->dr_first);
@@ -617,6 +658,30 @@ void sched_free(sched_plan *p)
     sup_free(p);
 }
 
+ir_dimset sched_inner_dims(const sched_plan *p, const sched_sweep *sw)
+{
+    strbuf err;
+    sb_init(&err);
+    walker w = {.p = (sched_plan *)p, .query = -1, .observe = true, .err = &err};
+    arena_init(&w.mem);
+    ir_dimset dims = 0;
+    for (int i = 0; i < sw->nsinks; i++) {
+        sched_env env;
+        const sched_sink *k = &p->sinks[sw->sinks[i]];
+        const ir_node *e = sink_expr(k, &env);
+        for (int j = 1; j < k->depth; j++)
+            dims |= ir_dimbit(k->path[j]);
+        walker_reset(&w);
+        walk(&w, e, &env, k->depth);
+    }
+    dims |= w.inline_axes;
+    walker_free(&w);
+    sb_free(&err);
+    if (sw->outer >= 0)
+        dims &= ~ir_dimbit(sw->outer);
+    return dims;
+}
+
 int sched_num_sweeps(const sched_plan *p)
 {
     int n = 0;
@@ -684,7 +749,7 @@ static void print_traffic(const sched_plan *p, const sched_sweep *sw, strbuf *ou
     bool *reads = sup_calloc(g->nnodes + 1, sizeof *reads);
     strbuf err;
     sb_init(&err);
-    walker w = {.p = (sched_plan *)p, .query = -1, .reads = reads, .err = &err};
+    walker w = {.p = (sched_plan *)p, .query = -1, .reads = reads, .observe = true, .err = &err};
     arena_init(&w.mem);
     for (int i = 0; i < sw->nsinks; i++) {
         sched_env env;

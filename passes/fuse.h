@@ -33,7 +33,8 @@
  * Logsumexp is rewritten first (sched_build works on its own copy of the
  * graph): lse(x) = where(isfinite(m), m + log(sum(exp(x - m))), m) with
  * m = max(x), the interpreter's definition, so the max and the sum are two
- * ordinary reductions (two inner loops over a row when inline).
+ * ordinary reductions (two inner loops over a row when inline); a softmax
+ * exp(x - lse(x)) becomes e / s with e = exp(x - m), the sum's own operand.
  */
 #ifndef LOSSC_FUSE_H
 #define LOSSC_FUSE_H
@@ -112,6 +113,10 @@ bool sched_inline(const sched_plan *p, const ir_node *r, const sched_env *env, i
  * loop at exactly depth `depth`? (Then the loop at depth-1 is not innermost.) */
 bool sched_opens_loop_at(const sched_plan *p, const ir_node *n, const sched_env *env,
                          int depth);
+
+/* The dims a sweep loops over inside its outer dim: its sinks' inner loops
+ * and the axes of the inline reductions they compute (the per-row work). */
+ir_dimset sched_inner_dims(const sched_plan *p, const sched_sweep *sw);
 
 /* The number of parallel sweeps over memory (serial stages not counted). */
 int sched_num_sweeps(const sched_plan *p);

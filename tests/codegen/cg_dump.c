@@ -5,6 +5,7 @@
 #include "cg_losses.h"
 
 #include "frontend/frontend.h"
+#include "passes/fuse.h"
 #include "passes/passes.h"
 
 #include <stdlib.h>
@@ -74,6 +75,11 @@ int main(int argc, char **argv)
     if (!strcmp(what, "llvm")) {
         if (!cg_print_llvm(g, NULL, &out, &err))
             fprintf(stderr, "%s\n", sb_str(&err));
+    } else if (!strcmp(what, "prepared")) { /* the scheduler's copy of the graph */
+        sched_plan *p = sched_build(g, &err);
+        if (p)
+            ir_print(p->g, &out);
+        sched_free(p);
     } else {
         ir_print(g, &out);
         cg_print_kernels(g, &out);

@@ -8,6 +8,8 @@
  */
 #include "cg_losses.h"
 
+#include <stdlib.h>
+
 static cg_jit *jit;
 
 static int setup(void **state)
@@ -105,16 +107,31 @@ static void check_ce(bool weighted, bool rows)
     }
 }
 
+/* Both bodies of the row sweep (along rows, across short rows), forced, and
+ * the automatic choice. */
+static void check_ce_bodies(bool weighted, bool rows)
+{
+    static const char *const how[] = {"along", "across", NULL};
+    for (int i = 0; i < 3; i++) {
+        if (how[i])
+            setenv("LOSSC_CG_ROWS", how[i], 1);
+        else
+            unsetenv("LOSSC_CG_ROWS");
+        check_ce(weighted, rows);
+    }
+    unsetenv("LOSSC_CG_ROWS");
+}
+
 static void test_cross_entropy(void **state)
 {
     (void)state;
-    check_ce(false, true);
+    check_ce_bodies(false, true);
 }
 
 static void test_cross_entropy_weighted(void **state)
 {
     (void)state;
-    check_ce(true, false);
+    check_ce_bodies(true, false);
 }
 
 static void test_infonce(void **state)

@@ -130,9 +130,8 @@ static int check_file(const char *path)
     return n;
 }
 
-static void test_examples(void **state)
+static void run_examples(void)
 {
-    (void)state;
     DIR *dir = opendir("examples");
     if (!dir)
         fail_msg("run from the source directory (examples/ not found)");
@@ -153,6 +152,22 @@ static void test_examples(void **state)
         free(files[i]);
     }
     assert_true(losses >= 10);
+}
+
+/* Every sweep with work inside its rows has a body vectorized along the
+ * rows and one across them (short rows), chosen by size: run each forced. */
+static void test_examples(void **state)
+{
+    (void)state;
+    static const char *const rows[] = {"along", "across", NULL};
+    for (int i = 0; i < 3; i++) {
+        if (rows[i])
+            setenv("LOSSC_CG_ROWS", rows[i], 1);
+        else
+            unsetenv("LOSSC_CG_ROWS");
+        run_examples();
+    }
+    unsetenv("LOSSC_CG_ROWS");
 }
 
 int main(void)
