@@ -586,7 +586,7 @@ static access address(cg_fn *f, LLVMValueRef base, int dt, const int *order, int
     }
     a.ptr = LLVMBuildGEP2(f->b, et, base, &off, 1, "");
     if (a.ok && !a.ok_varies) /* a rejected uniform index reads zeros instead */
-        a.ptr = sel(f, a.ok, a.ptr, f->zero_block);
+        a.ptr = sel(f, a.ok, a.ptr, is_vec(a.ptr) ? splat(f, f->zero_block) : f->zero_block);
     return a;
 }
 

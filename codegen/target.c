@@ -114,8 +114,9 @@ LLVMTargetMachineRef cg_target_machine(const cg_target *t, bool jit, strbuf *err
  * kernels it gives run the same or fewer instructions per element than
  * O3's for every benchmark loss, in a quarter of the time. */
 static const char *const lean_pipeline =
-    "always-inline,function(sroa,early-cse,instcombine,simplifycfg,loop(loop-rotate),"
-    "loop-mssa(licm),gvn,loop(indvars),instcombine,simplifycfg)";
+    "always-inline,function(sroa,early-cse,instcombine<no-verify-fixpoint>,simplifycfg,"
+    "loop(loop-rotate),"
+    "loop-mssa(licm),gvn,loop(indvars),instcombine<no-verify-fixpoint>,simplifycfg)";
 
 bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, strbuf *err)
 {

@@ -1,6 +1,7 @@
 /* test_examples.c - every loss of examples/ (every .loss file) through the real frontend
  * and pass pipeline (forward + backward), JIT kernel against the
- * interpreter on the same random inputs.
+ * interpreter on the same random inputs; then tests/codegen/regress/, the
+ * reproducers of codegen bugs fixed before.
  *
  * Inputs: floats uniform in [0.05, 0.95] (valid probabilities, targets and
  * logits alike), integer inputs that a range check names in [0, size of
@@ -130,18 +131,18 @@ static int check_file(const char *path)
     return n;
 }
 
-static void run_examples(void)
+static int run_dir(const char *dirname)
 {
-    DIR *dir = opendir("examples");
+    DIR *dir = opendir(dirname);
     if (!dir)
-        fail_msg("run from the source directory (examples/ not found)");
+        fail_msg("run from the source directory (%s/ not found)", dirname);
     char *files[256];
     int n = 0;
     for (struct dirent *e; (e = readdir(dir)) && n < 256;) {
         size_t l = strlen(e->d_name);
         if (l > 5 && !strcmp(e->d_name + l - 5, ".loss")) {
-            files[n] = malloc(l + 16);
-            snprintf(files[n++], l + 16, "examples/%s", e->d_name);
+            files[n] = malloc(strlen(dirname) + l + 2);
+            sprintf(files[n++], "%s/%s", dirname, e->d_name);
         }
     }
     closedir(dir);
@@ -151,7 +152,14 @@ static void run_examples(void)
         losses += check_file(files[i]);
         free(files[i]);
     }
-    assert_true(losses >= 10);
+    return losses;
+}
+
+/* examples/ and the reproducers of codegen bugs fixed before */
+static void run_examples(void)
+{
+    assert_true(run_dir("examples") >= 10);
+    assert_true(run_dir("tests/codegen/regress") >= 1);
 }
 
 /* Every sweep with work inside its rows has a body vectorized along the
