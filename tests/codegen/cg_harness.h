@@ -20,6 +20,29 @@
 
 static src_loc L_;
 
+/* ---- one JIT per test program (cmocka group setup and teardown) ---------------- */
+
+static cg_jit *g_jit;
+
+static inline int jit_setup(void **state)
+{
+    (void)state;
+    strbuf err;
+    sb_init(&err);
+    g_jit = cg_jit_create(NULL, &err);
+    if (!g_jit)
+        fprintf(stderr, "jit: %s\n", sb_str(&err));
+    sb_free(&err);
+    return g_jit ? 0 : -1;
+}
+
+static inline int jit_teardown(void **state)
+{
+    (void)state;
+    cg_jit_destroy(g_jit);
+    return 0;
+}
+
 /* ---- random numbers ---------------------------------------------------------- */
 
 static inline uint64_t rng_next(uint64_t *s)

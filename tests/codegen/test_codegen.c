@@ -10,26 +10,6 @@
 
 #include <stdlib.h>
 
-static cg_jit *jit;
-
-static int setup(void **state)
-{
-    (void)state;
-    strbuf err;
-    sb_init(&err);
-    jit = cg_jit_create(NULL, &err);
-    if (!jit)
-        fprintf(stderr, "jit: %s\n", sb_str(&err));
-    sb_free(&err);
-    return jit ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cg_jit_destroy(jit);
-    return 0;
-}
 
 static void tolerances(cg_case *c, ir_dtype T)
 {
@@ -52,7 +32,7 @@ static void check_elementwise(ir_graph *(*make)(ir_dtype), double lo1, double hi
             c.gen[1] = gen2, c.lo[1] = lo2, c.hi[1] = hi2;
             for (int i = 2; i < c.g->ninputs; i++)
                 c.gen[i] = GEN_FIXED, c.lo[i] = i == 2 ? 0.75 : 1.0;
-            run_and_check(jit, &c);
+            run_and_check(g_jit, &c);
             free_case_buffers(&c);
             ir_graph_free(c.g);
         }
@@ -100,7 +80,7 @@ static void check_ce(bool weighted, bool rows)
             if (weighted)
                 c.gen[k] = GEN_UNIFORM, c.lo[k] = 0.1, c.hi[k] = 2, k++;
             c.gen[k] = GEN_FIXED, c.lo[k] = 1.5;
-            run_and_check(jit, &c);
+            run_and_check(g_jit, &c);
             free_case_buffers(&c);
             ir_graph_free(c.g);
         }
@@ -147,7 +127,7 @@ static void test_infonce(void **state)
             tolerances(&c, T);
             c.gen[0] = GEN_UNIFORM, c.lo[0] = -1, c.hi[0] = 1;
             c.gen[1] = GEN_FIXED, c.lo[1] = 0.1;
-            run_and_check(jit, &c);
+            run_and_check(g_jit, &c);
             free_case_buffers(&c);
             ir_graph_free(c.g);
         }
@@ -165,5 +145,5 @@ int main(void)
         cmocka_unit_test(test_cross_entropy_weighted),
         cmocka_unit_test(test_infonce),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, jit_setup, jit_teardown);
 }

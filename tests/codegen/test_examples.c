@@ -19,24 +19,6 @@
 #include <dirent.h>
 #include <stdlib.h>
 
-static cg_jit *jit;
-
-static int setup(void **state)
-{
-    (void)state;
-    strbuf err;
-    sb_init(&err);
-    jit = cg_jit_create(NULL, &err);
-    sb_free(&err);
-    return jit ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cg_jit_destroy(jit);
-    return 0;
-}
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -48,7 +30,7 @@ static void run_graph(ir_graph *g, int shape)
     strbuf err;
     sb_init(&err);
     cg_kernel_info info;
-    lk_kernel_fn fn = cg_jit_compile(jit, g, g->name, &info, &err);
+    lk_kernel_fn fn = cg_jit_compile(g_jit, g, g->name, &info, &err);
     if (!fn)
         fail_msg("%s: %s", g->name, sb_str(&err));
     cg_case c = {.g = g, .seed = 1234 + (uint64_t)shape};
@@ -183,5 +165,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_examples),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, jit_setup, jit_teardown);
 }

@@ -12,24 +12,6 @@
  */
 #include "cg_losses.h"
 
-static cg_jit *jit;
-
-static int setup(void **state)
-{
-    (void)state;
-    strbuf err;
-    sb_init(&err);
-    jit = cg_jit_create(NULL, &err);
-    sb_free(&err);
-    return jit ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cg_jit_destroy(jit);
-    return 0;
-}
 
 static void out(ir_graph *g, const char *name, ir_node *n)
 {
@@ -123,7 +105,7 @@ static void run_zoo(ir_graph *g, int gen, double lo, double hi, double rtol)
         c.lo[0] = c.lo[1] = lo;
         c.hi[0] = c.hi[1] = hi;
         c.gen[2] = GEN_FIXED, c.lo[2] = exponents[si % 4]; /* the scalar, if any */
-        run_and_check(jit, &c);
+        run_and_check(g_jit, &c);
         free_case_buffers(&c);
     }
     ir_graph_free(g);
@@ -198,7 +180,7 @@ static void test_reductions(void **state)
             c.gen[0] = GEN_UNIFORM, c.lo[0] = 0.6, c.hi[0] = 1.4;
             c.gen[1] = GEN_UNIFORM, c.lo[1] = -5, c.hi[1] = 5;
             c.gen[2] = GEN_INDEX, c.hi[2] = (double)shapes[si][1];
-            run_and_check(jit, &c);
+            run_and_check(g_jit, &c);
             free_case_buffers(&c);
             ir_graph_free(c.g);
         }
@@ -227,7 +209,7 @@ static void test_reductions_special_values(void **state)
             c.atol = c.rtol;
             memcpy(c.size, shapes[si], sizeof shapes[si]);
             c.gen[0] = GEN_SPECIAL_SMALL;
-            run_and_check(jit, &c);
+            run_and_check(g_jit, &c);
             free_case_buffers(&c);
             ir_graph_free(g);
         }
@@ -253,7 +235,7 @@ static void test_int_reductions(void **state)
     c.gen[0] = c.gen[1] = GEN_UNIFORM;
     c.lo[0] = c.lo[1] = -1000;
     c.hi[0] = c.hi[1] = 1000;
-    run_and_check(jit, &c);
+    run_and_check(g_jit, &c);
     free_case_buffers(&c);
     ir_graph_free(g);
 }
@@ -292,7 +274,7 @@ static void test_layouts(void **state)
             c.lo[0] = c.lo[1] = -2;
             c.hi[0] = c.hi[1] = 2;
             c.gen[2] = GEN_FIXED, c.lo[2] = 0.5;
-            run_and_check(jit, &c);
+            run_and_check(g_jit, &c);
             free_case_buffers(&c);
         }
         ir_graph_free(g);
@@ -309,5 +291,5 @@ int main(void)
         cmocka_unit_test(test_int_reductions),
         cmocka_unit_test(test_layouts),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, jit_setup, jit_teardown);
 }

@@ -7,30 +7,12 @@
  */
 #include "cg_losses.h"
 
-static cg_jit *jit;
-
-static int setup(void **state)
-{
-    (void)state;
-    strbuf err;
-    sb_init(&err);
-    jit = cg_jit_create(NULL, &err);
-    sb_free(&err);
-    return jit ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cg_jit_destroy(jit);
-    return 0;
-}
 
 static lk_kernel_fn compile(cg_case *c, cg_kernel_info *info)
 {
     strbuf err;
     sb_init(&err);
-    lk_kernel_fn fn = cg_jit_compile(jit, c->g, c->g->name, info, &err);
+    lk_kernel_fn fn = cg_jit_compile(g_jit, c->g, c->g->name, info, &err);
     if (!fn)
         fail_msg("compile: %s", sb_str(&err));
     sb_free(&err);
@@ -245,7 +227,7 @@ static void test_specialized_default(void **state)
         c.size[0] = 10007;
         c.gen[0] = GEN_UNIFORM, c.lo[0] = -4, c.hi[0] = 4;
         c.gen[1] = GEN_FIXED, c.lo[1] = gammas[i];
-        run_and_check(jit, &c);
+        run_and_check(g_jit, &c);
         free_case_buffers(&c);
     }
     ir_graph_free(g);
@@ -282,5 +264,5 @@ int main(void)
         cmocka_unit_test(test_specialized_default),
         cmocka_unit_test(test_sweep_counts),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, jit_setup, jit_teardown);
 }
