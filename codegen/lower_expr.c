@@ -615,9 +615,28 @@ cv cg_load(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, cons
         v = LLVMBuildLoad2(f->b, vt, a.ptr, "");
         LLVMSetAlignment(v, align);
     } else if (a.kind == 1) {
+        /* a plain load on full iterations (masked loads stream ~15% slower),
+         * masked on the last: a predictable branch in the hoist chain */
+        cg_scope *s = &f->scopes[home];
+        LLVMBasicBlockRef full = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "ld.full");
+        LLVMBasicBlockRef part = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "ld.part");
+        LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "ld.done");
+        LLVMBuildCondBr(f->b, s->full, full, part);
+        LLVMPositionBuilderAtEnd(f->b, full);
+        LLVMValueRef v1 = LLVMBuildLoad2(f->b, vt, a.ptr, "");
+        LLVMSetAlignment(v1, align);
+        LLVMBuildBr(f->b, join);
+        LLVMPositionBuilderAtEnd(f->b, part);
         LLVMTypeRef tys[2] = {vt, ptr};
         LLVMValueRef args[4] = {a.ptr, LLVMConstInt(i32, align, 0), mask, LLVMConstNull(vt)};
-        v = call_intrinsic(f, "llvm.masked.load", tys, 2, args, 4);
+        LLVMValueRef v2 = call_intrinsic(f, "llvm.masked.load", tys, 2, args, 4);
+        LLVMBuildBr(f->b, join);
+        LLVMPositionBuilderAtEnd(f->b, join);
+        v = LLVMBuildPhi(f->b, vt, "");
+        LLVMValueRef vals[2] = {v1, v2};
+        LLVMBasicBlockRef bbs[2] = {full, part};
+        LLVMAddIncoming(v, vals, bbs, 2);
+        s->tail[CH_HOIST] = join;
     } else {
         /* Dead or rejected lanes read the zero block instead of being masked
          * off: an unmasked gather is a real gather where gathers are fast
@@ -637,15 +656,46 @@ cv cg_load(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, cons
 }
 
 /* A contiguous store in a vectorized loop: plain on full iterations, masked
- * on the last (a masked store is ten times slower on AVX2). */
-static void store_masked(cg_fn *f, LLVMValueRef v, LLVMValueRef p, LLVMTypeRef vt, unsigned align)
+ * on the last (a masked store is ten times slower on AVX2). With `stream`
+ * (an i1: the output is large), full iterations at a vector-aligned address
+ * store non-temporally: the gradient of a large batch is not read again
+ * soon, and streaming stores skip the read for ownership (~20% more
+ * bandwidth here). The sweep ends with a store fence (see lower_kernel.c). */
+static void store_masked(cg_fn *f, LLVMValueRef v, LLVMValueRef p, LLVMTypeRef vt, unsigned align,
+                         LLVMValueRef stream)
 {
     cg_scope *s = &f->scopes[f->depth];
     LLVMTypeRef tys[2] = {vt, LLVMPointerTypeInContext(f->ctx, 0)};
     LLVMBasicBlockRef plain = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "st.full");
     LLVMBasicBlockRef part = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "st.part");
     LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "st.done");
-    LLVMBuildCondBr(f->b, s->full, plain, part);
+    if (stream) {
+        /* malloc aligns large blocks to 16 bytes, not to a vector: at 16,
+         * LLVM splits a wider non-temporal store into aligned 16-byte ones */
+        unsigned bytes = (unsigned)(LLVMStoreSizeOfType(LLVMGetModuleDataLayout(f->mod), vt));
+        if (bytes > 16)
+            bytes = 16;
+        LLVMBasicBlockRef chk = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "st.align");
+        LLVMBasicBlockRef nt = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "st.stream");
+        LLVMBuildCondBr(f->b, s->full, chk, part);
+        LLVMPositionBuilderAtEnd(f->b, chk);
+        LLVMTypeRef i64 = LLVMInt64TypeInContext(f->ctx);
+        LLVMValueRef low = LLVMBuildAnd(f->b, LLVMBuildPtrToInt(f->b, p, i64, ""),
+                                        LLVMConstInt(i64, bytes - 1, 0), "");
+        LLVMValueRef ok = LLVMBuildAnd(f->b, stream,
+                                       LLVMBuildICmp(f->b, LLVMIntEQ, low, LLVMConstNull(i64), ""), "");
+        LLVMBuildCondBr(f->b, ok, nt, plain);
+        LLVMPositionBuilderAtEnd(f->b, nt);
+        LLVMValueRef st = LLVMBuildStore(f->b, v, p);
+        LLVMSetAlignment(st, bytes);
+        LLVMMetadataRef one = LLVMValueAsMetadata(LLVMConstInt(LLVMInt32TypeInContext(f->ctx), 1, 0));
+        LLVMSetMetadata(st, LLVMGetMDKindIDInContext(f->ctx, "nontemporal", 11),
+                        LLVMMetadataAsValue(f->ctx, LLVMMDNodeInContext2(f->ctx, &one, 1)));
+        LLVMBuildBr(f->b, join);
+        f->streamed = true;
+    } else {
+        LLVMBuildCondBr(f->b, s->full, plain, part);
+    }
     LLVMPositionBuilderAtEnd(f->b, plain);
     LLVMSetAlignment(LLVMBuildStore(f->b, v, p), align);
     LLVMBuildBr(f->b, join);
@@ -658,7 +708,7 @@ static void store_masked(cg_fn *f, LLVMValueRef v, LLVMValueRef p, LLVMTypeRef v
 }
 
 void cg_store(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, const cv *env,
-              const cv *val)
+              const cv *val, LLVMValueRef stream)
 {
     at_body(f);
     access a = address(f, base, dt, order, ndim, env);
@@ -678,7 +728,7 @@ void cg_store(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, c
     } else if (a.kind == 1 && !mask) {
         LLVMSetAlignment(LLVMBuildStore(f->b, v, a.ptr), align);
     } else if (a.kind == 1) {
-        store_masked(f, v, a.ptr, vt, align);
+        store_masked(f, v, a.ptr, vt, align, stream);
     } else {
         /* dead lanes store to a dummy slot: no branch per lane (see cg_load) */
         LLVMValueRef ptrs = a.ptr;
@@ -941,7 +991,7 @@ static cv eval_inline_reduce(cg_fn *f, const ir_node *r, const cv *env, int home
     if (cache_out >= 0) {
         int nd;
         const int *order = output_order(f, cache_out, &nd);
-        cg_store(f, f->out_ptr[cache_out], x->dtype, order, nd, env2, &v);
+        cg_store(f, f->out_ptr[cache_out], x->dtype, order, nd, env2, &v, NULL);
     }
     at_body(f);
     acc_add(f, &acc, &v);
@@ -1106,7 +1156,7 @@ void cg_update(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, 
         LLVMTypeRef tys[2] = {vt, ptr};
         LLVMValueRef args[4] = {a.ptr, LLVMConstInt(i32, align, 0), mask, LLVMConstNull(vt)};
         old = call_intrinsic(f, "llvm.masked.load", tys, 2, args, 4);
-        store_masked(f, red_combine(f, op, dt, old, v), a.ptr, vt, align);
+        store_masked(f, red_combine(f, op, dt, old, v), a.ptr, vt, align, NULL);
     }
 }
 

@@ -271,9 +271,23 @@ static void reduce_into(cg_fn *f, sweep_ctx *c, const sched_sink *s, const cv *v
     mat_order(s, order, &n);
     int si = (int)(s - f->p->sinks);
     if (s->rows_owned) /* every element of our rows is finished here: store */
-        cg_store(f, f->mat_ptr[si], s->node->dtype, order, n, c->env, v);
+        cg_store(f, f->mat_ptr[si], s->node->dtype, order, n, c->env, v, NULL);
     else
         cg_update(f, c->aux[si], partial_dt(s->node), order, n, c->env, s->node->op, v);
+}
+
+/* Streaming stores for an output of at least STREAM_BYTES (larger than the
+ * caches a consumer could find it in), x86 only (the fence is x86's). */
+enum { STREAM_BYTES = 16 << 20 };
+
+static LLVMValueRef stream_flag(cg_fn *f, const sched_sink *s)
+{
+    if (!strstr(f->t->triple, "x86_64") || s->depth == 0)
+        return NULL;
+    at(f, 0, CH_HOIST);
+    LLVMValueRef bytes = product(f, s->path, s->depth);
+    bytes = LLVMBuildMul(f->b, bytes, i64c(f, (int64_t)ir_dtype_size((ir_dtype)s->node->dtype)), "");
+    return LLVMBuildICmp(f->b, LLVMIntSGE, bytes, i64c(f, STREAM_BYTES), "stream");
 }
 
 static void sink_work(cg_fn *f, sweep_ctx *c, const sched_sink *s)
@@ -283,7 +297,8 @@ static void sink_work(cg_fn *f, sweep_ctx *c, const sched_sink *s)
     switch (s->kind) {
     case SINK_OUTPUT: {
         const ir_output *o = &f->g->outputs[s->output];
-        cg_store(f, f->out_ptr[s->output], o->node->dtype, s->path, s->depth, c->env, &v);
+        cg_store(f, f->out_ptr[s->output], o->node->dtype, s->path, s->depth, c->env, &v,
+                 stream_flag(f, s));
         break;
     }
     case SINK_CHECK: emit_check(f, c, s, &v); break;
@@ -524,6 +539,10 @@ static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, in
         emit_tree(&f, &c, ss, sw->nsinks, 0);
     }
     sup_free(spec);
+    if (f.streamed) { /* non-temporal stores are weakly ordered: fence them */
+        at(&f, 0, CH_BODY);
+        call_intrinsic(&f, "llvm.x86.sse.sfence", NULL, 0, NULL, 0);
+    }
     fn_finish(&f, NULL);
     if (f.failed)
         *failed = true;
@@ -680,7 +699,7 @@ static void serial_sinks(cg_fn *f, kernel_state *ks, const sched_sweep *sw)
         cv v = cg_eval(f, s->node, env);
         at_body(f);
         if (s->kind == SINK_OUTPUT) {
-            cg_store(f, f->out_ptr[s->output], s->node->dtype, NULL, 0, env, &v);
+            cg_store(f, f->out_ptr[s->output], s->node->dtype, NULL, 0, env, &v, NULL);
         } else if (s->kind == SINK_CHECK) {
             const sched_check *chk = &p->checks[s->check];
             LLVMValueRef iv = LLVMBuildIntCast2(f->b, v.v, k->i64, 1, "");

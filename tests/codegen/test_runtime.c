@@ -78,13 +78,14 @@ static void check_deterministic(cg_case *c)
 static void test_threads_bitwise(void **state)
 {
     (void)state;
-    ir_graph *gs[4] = {loss_mse(DT_F32), loss_dice(DT_F32), loss_ce(DT_F32, true, true),
-                       loss_ce(DT_F64, false, false)};
-    for (int k = 0; k < 4; k++) {
+    /* the last: outputs large enough for non-temporal stores */
+    ir_graph *gs[5] = {loss_mse(DT_F32), loss_dice(DT_F32), loss_ce(DT_F32, true, true),
+                       loss_ce(DT_F64, false, false), loss_mse(DT_F32)};
+    for (int k = 0; k < 5; k++) {
         cg_case c = {.g = gs[k], .seed = 99};
         c.gen[0] = GEN_UNIFORM, c.lo[0] = -4, c.hi[0] = 4;
-        if (k < 2) {
-            c.size[0] = 1000003;
+        if (k < 2 || k == 4) {
+            c.size[0] = k == 4 ? (16 << 20) / 4 + 3 : 1000003;
             c.gen[1] = GEN_BOOL;
             c.gen[2] = GEN_FIXED, c.lo[2] = 1;
         } else {
