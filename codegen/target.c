@@ -47,6 +47,38 @@ static int vector_bits_of(const char *cpu, const char *features)
     return 128;
 }
 
+/* The 64-bit x86 CPU names of LLVM 19 (`llc -march=x86-64 -mcpu=help`, less
+ * the 32-bit ones). LLVM only warns about an unknown name, then aborts the
+ * process when it emits code ("64-bit code requested on a subtarget that
+ * doesn't support it"), and its C API cannot ask which names it knows. */
+static const char *const x86_64_cpus[] = {
+    "alderlake", "amdfam10", "arrowlake", "arrowlake-s", "arrowlake_s", "athlon-fx", "athlon64",
+    "athlon64-sse3", "atom", "atom_sse4_2", "atom_sse4_2_movbe", "barcelona", "bdver1", "bdver2",
+    "bdver3", "bdver4", "bonnell", "broadwell", "btver1", "btver2", "cannonlake", "cascadelake",
+    "clearwaterforest", "cooperlake", "core-avx-i", "core-avx2", "core2", "core_2_duo_sse4_1",
+    "core_2_duo_ssse3", "core_2nd_gen_avx", "core_3rd_gen_avx", "core_4th_gen_avx",
+    "core_4th_gen_avx_tsx", "core_5th_gen_avx", "core_5th_gen_avx_tsx", "core_aes_pclmulqdq",
+    "core_i7_sse4_2", "corei7", "corei7-avx", "emeraldrapids", "generic", "goldmont",
+    "goldmont-plus", "goldmont_plus", "gracemont", "grandridge", "graniterapids",
+    "graniterapids-d", "graniterapids_d", "haswell", "icelake-client", "icelake-server",
+    "icelake_client", "icelake_server", "ivybridge", "k8", "k8-sse3", "knl", "knm", "lunarlake",
+    "meteorlake", "mic_avx512", "nehalem", "nocona", "opteron", "opteron-sse3", "pantherlake",
+    "penryn", "raptorlake", "rocketlake", "sandybridge", "sapphirerapids", "sierraforest",
+    "silvermont", "skx", "skylake", "skylake-avx512", "skylake_avx512", "slm", "tigerlake",
+    "tremont", "westmere", "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4", "znver1", "znver2",
+    "znver3", "znver4", "znver5",
+};
+
+static bool known_cpu(const char *triple, const char *cpu)
+{
+    if (strncmp(triple, "x86_64", 6) != 0)
+        return true; /* other targets: LLVM's own checks */
+    for (size_t i = 0; i < SUP_ARRAY_LEN(x86_64_cpus); i++)
+        if (strcmp(cpu, x86_64_cpus[i]) == 0)
+            return true;
+    return false;
+}
+
 bool cg_target_init(cg_target *t, const cg_options *opts, strbuf *err)
 {
     pthread_once(&targets_once, init_targets);
@@ -61,6 +93,14 @@ bool cg_target_init(cg_target *t, const cg_options *opts, strbuf *err)
         t->features = sup_strdup(opts && opts->features ? opts->features : feat);
         LLVMDisposeMessage(cpu);
         LLVMDisposeMessage(feat);
+    } else if (!known_cpu(t->triple, opts->cpu)) {
+        sb_printf(err,
+                  "codegen: unknown CPU '%s' for %s: give an LLVM x86-64 CPU name such as "
+                  "x86-64-v3, haswell or znver3 (`llc -march=x86-64 -mcpu=help` lists them), "
+                  "or no --cpu for this machine",
+                  opts->cpu, t->triple);
+        cg_target_free(t);
+        return false;
     } else {
         t->cpu = sup_strdup(opts->cpu);
         t->features = sup_strdup(opts->features ? opts->features : "");

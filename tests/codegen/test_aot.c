@@ -148,6 +148,41 @@ static void test_aot_x86_64_v3(void **state)
     build_and_run("x86-64-v3");
 }
 
+/* A CPU name LLVM does not know, or a 32-bit one, is an error with a
+ * message (LLVM itself would abort the process when emitting code), and
+ * nothing is written; a real name still builds. */
+static void test_unknown_cpu(void **state)
+{
+    (void)state;
+    const ir_graph *g = loss_mse(DT_F32);
+    const char *sym = "lk_mse";
+    const char *path = "/tmp/lossc_unknown_cpu.o";
+    static const char *const bad[] = {"nosuchcpu", "i686", "pentium4", "Haswell"};
+    for (size_t i = 0; i < SUP_ARRAY_LEN(bad); i++) {
+        remove(path);
+        cg_options opts = {.cpu = bad[i]};
+        strbuf err;
+        sb_init(&err);
+        assert_false(cg_emit_object(&g, &sym, 1, &opts, path, &err));
+        assert_non_null(strstr(sb_str(&err), "unknown CPU"));
+        assert_non_null(strstr(sb_str(&err), bad[i]));
+        assert_null(fopen(path, "rb"));
+        sb_free(&err);
+        sb_init(&err);
+        assert_null(cg_jit_create(&opts, &err));
+        assert_non_null(strstr(sb_str(&err), "unknown CPU"));
+        sb_free(&err);
+    }
+    cg_options opts = {.cpu = "haswell"};
+    strbuf err;
+    sb_init(&err);
+    if (!cg_emit_object(&g, &sym, 1, &opts, path, &err))
+        fail_msg("haswell: %s", sb_str(&err));
+    remove(path);
+    sb_free(&err);
+    ir_graph_free((ir_graph *)g);
+}
+
 static void test_header_shape(void **state)
 {
     (void)state;
@@ -172,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_header_shape),
         cmocka_unit_test(test_aot_host),
         cmocka_unit_test(test_aot_x86_64_v3),
+        cmocka_unit_test(test_unknown_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
