@@ -94,6 +94,7 @@ typedef struct cg_scope {
     /* vector state in effect (inherited from enclosing scopes) */
     LLVMValueRef mask;  /* <W x i1> live lanes in a vectorized loop, else NULL */
     LLVMValueRef full;  /* i1: every lane is live (not the last iteration) */
+    LLVMValueRef last;  /* <W x i1> the live lanes of the last iteration (loop-invariant) */
     int vpos;           /* path position of the vectorized loop in effect, or -1 */
 } cg_scope;
 

@@ -818,8 +818,12 @@ void acc_add(cg_fn *f, cg_acc *a, const cv *x)
     const cg_scope *s = &f->scopes[f->depth];
     if (s->vpos >= 0) {
         LLVMValueRef v = as_vec(f, x);
+        /* full ? v : (last ? v : identity) rather than a select on the
+         * mask: InstCombine moves a select past the f64 widening, and a
+         * mask that varies per iteration then costs ~10 instructions to
+         * widen each time; the invariant `last` is widened once. */
         if (s->mask)
-            v = sel(f, s->mask, v, red_identity(f, a->op, a->dt, true));
+            v = sel(f, s->full, v, sel(f, s->last, v, red_identity(f, a->op, a->dt, true)));
         v = emit_cast(f, v, a->dt, a->sdt, true);
         LLVMValueRef old = LLVMBuildLoad2(f->b, ty_vec(f, a->sdt), a->v, "");
         LLVMBuildStore(f->b, red_combine(f, a->op, a->sdt, old, v), a->v);
