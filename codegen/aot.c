@@ -16,13 +16,9 @@ bool cg_emit_object(const ir_graph *const *graphs, const char *const *symbols, i
                     const cg_options *opts, const char *path, strbuf *err)
 {
     cg_target t;
-    if (!cg_target_init(&t, opts, err))
+    LLVMTargetMachineRef tm = cg_target_open(&t, opts, err);
+    if (!tm)
         return false;
-    LLVMTargetMachineRef tm = cg_target_machine(&t, false, err);
-    if (!tm) {
-        cg_target_free(&t);
-        return false;
-    }
     LLVMContextRef ctx = LLVMContextCreate();
     LLVMModuleRef m;
     bool ok = cg_build_module(ctx, &t, tm, graphs, symbols, n, &m, NULL, err);

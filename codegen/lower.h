@@ -44,6 +44,9 @@ bool cg_target_init(cg_target *t, const cg_options *opts, strbuf *err);
 void cg_target_free(cg_target *t);
 /* A target machine for t (PIC, default code model unless `jit`). */
 LLVMTargetMachineRef cg_target_machine(const cg_target *t, bool jit, strbuf *err);
+/* cg_target_init + an AOT target machine (what aot.c and `lossc llvm`
+ * need); NULL with a message, and t freed, on failure. */
+LLVMTargetMachineRef cg_target_open(cg_target *t, const cg_options *opts, strbuf *err);
 /* Run the O3 pipeline on m for tm. */
 bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, strbuf *err);
 

@@ -422,6 +422,29 @@ static int find_specializations(const sched_plan *p, bool *spec)
     return n;
 }
 
+/* Two versions of a sweep's body, chosen per chunk by cond: bb[0] (true)
+ * and bb[1] branch from the root body; both end in bb[2]. */
+static void split_body(cg_fn *f, LLVMValueRef cond, const char *const names[3],
+                       LLVMBasicBlockRef bb[3])
+{
+    for (int i = 0; i < 3; i++)
+        bb[i] = LLVMAppendBasicBlockInContext(f->ctx, f->fn, names[i]);
+    LLVMBuildCondBr(f->b, cond, bb[0], bb[1]);
+}
+
+/* One version: the sweep's loops from `start`; the root body goes on at join. */
+static void emit_body(cg_fn *f, sweep_ctx *c, const sched_sink *const *ss, int n,
+                      LLVMBasicBlockRef start, LLVMBasicBlockRef join)
+{
+    cg_scope *root = &f->scopes[0];
+    root->tail[CH_BODY] = start;
+    memo_clear(f);
+    emit_tree(f, c, ss, n, 0);
+    LLVMPositionBuilderAtEnd(f->b, root->tail[CH_BODY]);
+    LLVMBuildBr(f->b, join);
+    root->tail[CH_BODY] = join;
+}
+
 static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, int swi,
                                 const char *symbol, strbuf *err, bool *failed)
 {
@@ -487,24 +510,12 @@ static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, in
                         : force && !strcmp(force, "along") ? 0
                                                            : 2 * (int64_t)f.W;
         LLVMValueRef small = LLVMBuildICmp(f.b, LLVMIntSLT, work, i64c(&f, limit), "short");
-        LLVMBasicBlockRef across = LLVMAppendBasicBlockInContext(f.ctx, fn, "across_rows");
-        LLVMBasicBlockRef along = LLVMAppendBasicBlockInContext(f.ctx, fn, "along_rows");
-        LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(f.ctx, fn, "rows.done");
-        LLVMBuildCondBr(f.b, small, across, along);
-        cg_scope *root = &f.scopes[0];
-        root->tail[CH_BODY] = across;
+        LLVMBasicBlockRef bb[3];
+        split_body(&f, small, (const char *const[3]){"across_rows", "along_rows", "rows.done"}, bb);
         c.across_rows = true;
-        memo_clear(&f);
-        emit_tree(&f, &c, ss, sw->nsinks, 0);
-        LLVMPositionBuilderAtEnd(f.b, root->tail[CH_BODY]);
-        LLVMBuildBr(f.b, join);
-        root->tail[CH_BODY] = along;
+        emit_body(&f, &c, ss, sw->nsinks, bb[0], bb[2]);
         c.across_rows = false;
-        memo_clear(&f);
-        emit_tree(&f, &c, ss, sw->nsinks, 0);
-        LLVMPositionBuilderAtEnd(f.b, root->tail[CH_BODY]);
-        LLVMBuildBr(f.b, join);
-        root->tail[CH_BODY] = join;
+        emit_body(&f, &c, ss, sw->nsinks, bb[1], bb[2]);
     } else if (find_specializations(p, spec)) {
         /* if every specialized input holds its default: the fast body */
         at(&f, 0, CH_BODY);
@@ -517,24 +528,12 @@ static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, in
                 LLVMValueRef d = LLVMConstReal(ty_scalar(&f, in->dtype), in->default_value);
                 all = LLVMBuildAnd(f.b, all, LLVMBuildFCmp(f.b, LLVMRealOEQ, v.v, d, ""), "");
             }
-        LLVMBasicBlockRef fast = LLVMAppendBasicBlockInContext(f.ctx, fn, "defaults");
-        LLVMBasicBlockRef slow = LLVMAppendBasicBlockInContext(f.ctx, fn, "general");
-        LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(f.ctx, fn, "chunk.done");
-        LLVMBuildCondBr(f.b, all, fast, slow);
-        cg_scope *root = &f.scopes[0];
-        root->tail[CH_BODY] = fast;
+        LLVMBasicBlockRef bb[3];
+        split_body(&f, all, (const char *const[3]){"defaults", "general", "chunk.done"}, bb);
         f.spec = spec;
-        memo_clear(&f);
-        emit_tree(&f, &c, ss, sw->nsinks, 0);
-        LLVMPositionBuilderAtEnd(f.b, root->tail[CH_BODY]);
-        LLVMBuildBr(f.b, join);
-        root->tail[CH_BODY] = slow;
+        emit_body(&f, &c, ss, sw->nsinks, bb[0], bb[2]);
         f.spec = NULL;
-        memo_clear(&f);
-        emit_tree(&f, &c, ss, sw->nsinks, 0);
-        LLVMPositionBuilderAtEnd(f.b, root->tail[CH_BODY]);
-        LLVMBuildBr(f.b, join);
-        root->tail[CH_BODY] = join;
+        emit_body(&f, &c, ss, sw->nsinks, bb[1], bb[2]);
     } else {
         emit_tree(&f, &c, ss, sw->nsinks, 0);
     }

@@ -146,6 +146,16 @@ LLVMTargetMachineRef cg_target_machine(const cg_target *t, bool jit, strbuf *err
     return tm;
 }
 
+LLVMTargetMachineRef cg_target_open(cg_target *t, const cg_options *opts, strbuf *err)
+{
+    if (!cg_target_init(t, opts, err))
+        return NULL;
+    LLVMTargetMachineRef tm = cg_target_machine(t, false, err);
+    if (!tm)
+        cg_target_free(t);
+    return tm;
+}
+
 /* The kernels arrive vectorized, with invariants hoisted and values
  * shared: O3's loop and SLP vectorizers, unswitching, unrolling and inliner
  * heuristics have nothing left to do but cost time (O3 took 20-60 ms per
@@ -284,13 +294,9 @@ bool cg_build_module(LLVMContextRef ctx, const cg_target *t, LLVMTargetMachineRe
 bool cg_print_llvm(const ir_graph *g, const cg_options *opts, strbuf *out, strbuf *err)
 {
     cg_target t;
-    if (!cg_target_init(&t, opts, err))
+    LLVMTargetMachineRef tm = cg_target_open(&t, opts, err);
+    if (!tm)
         return false;
-    LLVMTargetMachineRef tm = cg_target_machine(&t, false, err);
-    if (!tm) {
-        cg_target_free(&t);
-        return false;
-    }
     LLVMContextRef ctx = LLVMContextCreate();
     const char *sym = opts && opts->symbol ? opts->symbol : g->name;
     LLVMModuleRef m;
