@@ -137,6 +137,7 @@ typedef struct cg_fn {
     const ir_graph *g;
     const cg_target *t;
     int W;
+    int W1; /* W without the doubling for long chains (see fn_init) */
     cg_scope scopes[66];
     int depth; /* scopes[0..depth] are open */
     int cur_chain;

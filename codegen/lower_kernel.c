@@ -508,13 +508,16 @@ static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, in
         const char *force = getenv("LOSSC_CG_ROWS");
         int64_t limit = force && !strcmp(force, "across")  ? INT64_MAX
                         : force && !strcmp(force, "along") ? 0
-                                                           : 2 * (int64_t)f.W;
+                                                           : 2 * (int64_t)f.W1;
         LLVMValueRef small = LLVMBuildICmp(f.b, LLVMIntSLT, work, i64c(&f, limit), "short");
         LLVMBasicBlockRef bb[3];
         split_body(&f, small, (const char *const[3]){"across_rows", "along_rows", "rows.done"}, bb);
+        int w = f.W;
         c.across_rows = true;
+        f.W = f.W1; /* see fn_init */
         emit_body(&f, &c, ss, sw->nsinks, bb[0], bb[2]);
         c.across_rows = false;
+        f.W = w;
         emit_body(&f, &c, ss, sw->nsinks, bb[1], bb[2]);
     } else if (find_specializations(p, spec)) {
         /* if every specialized input holds its default: the fast body */
@@ -533,6 +536,7 @@ static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, in
         f.spec = spec;
         emit_body(&f, &c, ss, sw->nsinks, bb[0], bb[2]);
         f.spec = NULL;
+        f.W = f.W1; /* see fn_init */
         emit_body(&f, &c, ss, sw->nsinks, bb[1], bb[2]);
     } else {
         emit_tree(&f, &c, ss, sw->nsinks, 0);

@@ -40,7 +40,7 @@ void fn_init(cg_fn *f, LLVMModuleRef m, const cg_target *t, const sched_plan *p,
             bits = 32;
         math |= transcendental(p->g->nodes[i]->op);
     }
-    f->W = t->vector_bits / bits;
+    f->W = f->W1 = t->vector_bits / bits < 2 ? 2 : t->vector_bits / bits;
     /* With exp/log/... the body is one long dependency chain per vector
      * (exp, a division, log: ~180 cycles), longer than the out-of-order
      * window can overlap with the next iteration. Two registers per lane
@@ -48,12 +48,14 @@ void fn_init(cg_fn *f, LLVMModuleRef m, const cg_target *t, const sched_plan *p,
      * interleaved) give it two independent chains: bce 14.7 -> 11.3 ms,
      * focal 17.8 -> 14.1, dice 13.0 -> 11.1 (2^22, one thread), for about
      * a third more machine-code time. AVX-512 has twice the registers and
-     * the width already. LOSSC_CG_LANES=1|2 (developers) overrides. */
+     * the width already. LOSSC_CG_LANES=1|2 (developers) overrides. The
+     * across-rows body (bound by its gathers) and the general body of a
+     * sweep specialized on defaults (f32 pow computes in f64: four
+     * registers a value) keep W1 lanes: they would double the machine-code
+     * time for nothing or for the uncommon case. */
     const char *lanes = getenv("LOSSC_CG_LANES");
     if (lanes && *lanes ? atoi(lanes) == 2 : math && t->vector_bits <= 256)
         f->W *= 2;
-    if (f->W < 2)
-        f->W = 2;
     f->entry = new_block(f, "entry");
     cg_scope *r = &f->scopes[0];
     r->kind = SC_ROOT;
