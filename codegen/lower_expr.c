@@ -441,7 +441,7 @@ static cv logistic_piece(cg_fn *f, const ir_node *b, const cv *env, uint32_t tag
         if (tag == TAG_RECIP)
             r.v = LLVMBuildFDiv(f->b, one, LLVMBuildFAdd(f->b, one, r.v, ""), "");
         else
-            r.v = cg_math(f, OP_LOG1P, r.dt, r.v);
+            r.v = vm_emit_log1p01(f->mod, f->b, r.v); /* e is in [0, 1] */
     }
     r.base = NULL;
     r.ok = NULL;

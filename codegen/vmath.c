@@ -64,10 +64,15 @@
 
 /* ---- the functions' names and bounds -------------------------------------- */
 
-static const char *const vm_names[VM__COUNT] = {
+/* Internal functions past the public table: emitted like the others, not
+ * named by vm_func_from_name. */
+enum { VM_LOG1P01 = VM__COUNT, VM__ALL };
+
+static const char *const vm_names[VM__ALL] = {
 #define VM_NAME_(id, name) name,
     VM_FUNCS(VM_NAME_)
 #undef VM_NAME_
+    "log1p01",
 };
 
 /* Max error in ulp, {f32, f64}; see the comment at the top. */
@@ -510,11 +515,22 @@ static LLVMValueRef emit_softplus(em *e, LLVMValueRef x)
     return vadd(e, pos, l);
 }
 
+/* log1p(x) for x in [0, 1] (or NaN), e.g. x = exp(-|t|): as in softplus,
+ * 1 + x is in [1, 2], so the exponent is 0 or 1 and f + flo = b + x 2^-e
+ * (b = 0 or -1/2) is one Fast2Sum; none of log1p's range handling. */
+static LLVMValueRef emit_log1p01(em *e, LLVMValueRef x)
+{
+    LLVMValueRef big = fcmp(e, LLVMRealOGE, vadd(e, kf(e, 1.0), x), kf(e, 0x1.6a09e667f3bcdp+0));
+    LLVMValueRef sc = sel(e, big, kf(e, 0.5), kf(e, 1.0));
+    dword f = fast_two_sum(e, sel(e, big, kf(e, -0.5), kf(e, 0.0)), vmul(e, x, sc));
+    return log_core(e, f.hi, f.lo, sel(e, big, kf(e, 1.0), kf(e, 0.0)));
+}
+
 typedef LLVMValueRef (*emit_fn)(em *e, LLVMValueRef x);
-static const emit_fn vm_emitters[VM__COUNT] = {
+static const emit_fn vm_emitters[VM__ALL] = {
     [VM_EXP] = emit_exp,   [VM_EXPM1] = emit_expm1,     [VM_LOG] = emit_log,
     [VM_LOG1P] = emit_log1p, [VM_TANH] = emit_tanh,     [VM_SIGMOID] = emit_sigmoid,
-    [VM_SOFTPLUS] = emit_softplus,
+    [VM_SOFTPLUS] = emit_softplus, [VM_LOG1P01] = emit_log1p01,
 };
 
 /* ---- the internal function per (function, type) ------------------------------- */
@@ -527,7 +543,7 @@ static void add_fn_attr(LLVMContextRef c, LLVMValueRef fn, const char *name, uin
                                 LLVMCreateEnumAttribute(c, kind, val));
 }
 
-static LLVMValueRef define_fn(LLVMModuleRef m, vm_func f, LLVMTypeRef ty, unsigned w,
+static LLVMValueRef define_fn(LLVMModuleRef m, int f, LLVMTypeRef ty, unsigned w,
                               bool f64)
 {
     char name[64];
@@ -560,10 +576,22 @@ static LLVMValueRef define_fn(LLVMModuleRef m, vm_func f, LLVMTypeRef ty, unsign
     return fn;
 }
 
+static LLVMValueRef emit_any(LLVMModuleRef m, LLVMBuilderRef b, int f, LLVMValueRef x);
+
 LLVMValueRef vm_emit(LLVMModuleRef m, LLVMBuilderRef b, vm_func f, LLVMValueRef x)
 {
     if ((unsigned)f >= VM__COUNT)
         return NULL;
+    return emit_any(m, b, (int)f, x);
+}
+
+LLVMValueRef vm_emit_log1p01(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x)
+{
+    return emit_any(m, b, VM_LOG1P01, x);
+}
+
+static LLVMValueRef emit_any(LLVMModuleRef m, LLVMBuilderRef b, int f, LLVMValueRef x)
+{
     LLVMTypeRef ty = LLVMTypeOf(x), elem = ty;
     unsigned w = 0;
     if (LLVMGetTypeKind(ty) == LLVMVectorTypeKind) {

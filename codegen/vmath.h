@@ -46,6 +46,11 @@ typedef enum vm_func {
  * vector of them. Returns NULL (and emits nothing) for any other type. */
 LLVMValueRef vm_emit(LLVMModuleRef m, LLVMBuilderRef b, vm_func f, LLVMValueRef x);
 
+/* log1p(x) for x in [0, 1] only (x = exp(-|t|) in softplus and the logistic
+ * losses): log1p's algorithm without its range handling; NaN gives NaN. The
+ * bound is log1p's (tests/vmath checks every float of [0, 1]). */
+LLVMValueRef vm_emit_log1p01(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x);
+
 /* The documented maximum error of f in ulp (of the correctly rounded result)
  * over every input, for f32 or f64; the tests check it. */
 double vm_max_ulp(vm_func f, bool is_f64);

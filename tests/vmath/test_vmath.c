@@ -12,6 +12,7 @@
 
 #include <float.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
@@ -295,6 +296,96 @@ static void sweep_f64(vm_func f)
     report(f, true, &st);
 }
 
+/* vm_emit_log1p01, log1p for x in [0, 1] (the logistic losses' log1p(e^-|t|)):
+ * every float of [0, 1] with the sweep's stride, every float around the
+ * switch at 1 + x = sqrt(2) and below 1, and random f64 inputs (uniform and
+ * log-uniform down to 2^-60), within log1p's bound; all forms agree bitwise;
+ * NaN gives NaN. */
+enum { L01_BATCH = VMJ_PAD * 1024 };
+
+static void l01_flush(const vmj_kernels *k, bool f64, const void *in, void *out, int n,
+                      vmc_stats *st)
+{
+    vmc_run(k, f64, in, out, L01_BATCH, st);
+    for (int i = 0; i < n; i++) {
+        double x = f64 ? ((const double *)in)[i] : ((const float *)in)[i];
+        double e = f64 ? vmc_ulp64(((const double *)out)[i], log1pq((__float128)x))
+                       : vmc_ulp32(((const float *)out)[i], log1p(x));
+        st->n++;
+        if (!(e <= st->max_ulp)) {
+            st->max_ulp = e;
+            st->worst_x = x;
+        }
+    }
+}
+
+static void check_log1p01(bool f64)
+{
+    vmj_kernels k;
+    strbuf err;
+    sb_init(&err);
+    if (!vmj_compile(S.jit, VMJ_LOG1P01, f64, &k, &err))
+        fail_msg("compiling log1p01: %s", sb_str(&err));
+    sb_free(&err);
+    static float in32[L01_BATCH], out32[L01_BATCH];
+    static double in64[L01_BATCH], out64[L01_BATCH];
+    vmc_stats st = {0};
+    int n = 0;
+    if (!f64) {
+        const uint32_t one = 0x3f800000u, sw = 0x3ed413ccu; /* 1.0f, ~sqrt(2) - 1 */
+        uint32_t stride = SWEEP_STRIDE;
+        const char *env = getenv("LOSSC_VMATH_STRIDE");
+        if (env && atoi(env) > 0)
+            stride = (uint32_t)atoi(env);
+        const uint32_t ranges[][3] = {{0, one, stride}, {sw - 40000, sw + 40000, 1},
+                                      {one - 40000, one, 1}};
+        for (size_t r = 0; r < SUP_ARRAY_LEN(ranges); r++)
+            for (uint64_t u = ranges[r][0]; u <= ranges[r][1]; u += ranges[r][2]) {
+                uint32_t b = (uint32_t)u;
+                memcpy(&in32[n++], &b, 4);
+                if (n == L01_BATCH)
+                    l01_flush(&k, false, in32, out32, n, &st), n = 0;
+            }
+        for (int i = n; i < L01_BATCH; i++)
+            in32[i] = 0.5f;
+        l01_flush(&k, false, in32, out32, n, &st);
+    } else {
+        uint64_t s = 12345;
+        for (uint32_t i = 0; i < F64_COUNT; i++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            double u = (double)(s >> 11) / 9007199254740992.0;
+            in64[n++] = i % 2 ? u : exp2(-60.0 * u);
+            if (n == L01_BATCH)
+                l01_flush(&k, true, in64, out64, n, &st), n = 0;
+        }
+        in64[n++] = 0.0, in64[n++] = 1.0;
+        for (int i = n; i < L01_BATCH; i++)
+            in64[i] = 0.5;
+        l01_flush(&k, true, in64, out64, n, &st);
+    }
+    print_message("log1p01  f%d: max %.4f ulp (bound %.2f) at x = %.9g, %llu inputs\n",
+                  f64 ? 64 : 32, st.max_ulp, vm_max_ulp(VM_LOG1P, f64), st.worst_x,
+                  (unsigned long long)st.n);
+    if (st.mismatches)
+        fail_msg("log1p01 f%d: the forms differ bitwise at x = %a", f64 ? 64 : 32,
+                 st.mismatch_x);
+    if (!(st.max_ulp <= vm_max_ulp(VM_LOG1P, f64)))
+        fail_msg("log1p01 f%d: error %.4f ulp at x = %a", f64 ? 64 : 32, st.max_ulp,
+                 st.worst_x);
+    /* NaN in, NaN out; 0 exactly */
+    in32[0] = NAN, in32[1] = 0.0f;
+    for (int i = 2; i < L01_BATCH; i++)
+        in32[i] = 0.5f;
+    if (!f64) {
+        k.scalar(in32, out32, L01_BATCH);
+        assert_true(isnan(out32[0]));
+        assert_true(out32[1] == 0.0f);
+    }
+}
+
+static void test_log1p01_f32(void **unused) { check_log1p01(false); }
+static void test_log1p01_f64(void **unused) { check_log1p01(true); }
+
 #define SWEEPS(id, name)                                                        \
     static void test_f32_##id(void **unused) { sweep_f32(VM_##id); }          \
     static void test_f64_##id(void **unused) { sweep_f64(VM_##id); }
@@ -315,6 +406,8 @@ int main(void)
         cmocka_unit_test(test_scalar_loop_vectorizes),
         cmocka_unit_test(test_odd_lengths_agree),
         VM_FUNCS(SWEEP_TESTS)
+        cmocka_unit_test(test_log1p01_f32),
+        cmocka_unit_test(test_log1p01_f64),
     };
 #undef SWEEP_TESTS
     /* "<group>/<what>" names: quick/..., exp/f32, exp/f64, ... */
@@ -323,6 +416,8 @@ int main(void)
     for (size_t i = 0; i < SUP_ARRAY_LEN(tests); i++) {
         if (i < nquick)
             snprintf(names[i], sizeof names[i], "quick/%s", tests[i].name + 5);
+        else if (i >= nquick + 2 * VM__COUNT) /* log1p01: with log1p's sweeps */
+            snprintf(names[i], sizeof names[i], "log1p/%s", tests[i].name + 5);
         else
             snprintf(names[i], sizeof names[i], "%s/f%d",
                      vm_func_name((vm_func)((i - nquick) / 2)), (i - nquick) % 2 ? 64 : 32);

@@ -22,6 +22,9 @@
 /* Test arrays are a multiple of every explicit width. */
 #define VMJ_PAD 48
 
+/* As a vm_func for vmj_compile: vm_emit_log1p01 (log1p for x in [0, 1]). */
+#define VMJ_LOG1P01 ((vm_func)VM__COUNT)
+
 typedef void (*vmj_fn)(const void *in, void *out, int64_t n);
 
 typedef struct vmj_kernels {
