@@ -203,6 +203,9 @@ LLVMValueRef i64c(cg_fn *f, int64_t v);
 cv cv_uniform(LLVMValueRef v, int dt, uint64_t loops);
 /* The value of node n at index environment env (indexed by dim id). */
 cv cg_eval(cg_fn *f, const ir_node *n, const cv *env);
+/* n's own value computed from its operands, even when the plan stores it
+ * (what the store's sink writes); its operands through cg_eval. */
+cv cg_eval_own(cg_fn *f, const ir_node *n, const cv *env);
 /* Load / store a dense tensor whose memory order is order[0..ndim). */
 cv cg_load(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, const cv *env);
 /* stream: NULL, or an i1 allowing non-temporal stores (a large output). */

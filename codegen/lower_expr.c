@@ -1089,6 +1089,18 @@ static cv eval_leaf(cg_fn *f, const ir_node *n, const cv *env)
     }
 }
 
+/* A value the plan stores (SINK_STORE): a load from its buffer. */
+static cv load_stored(cg_fn *f, const ir_node *n, const cv *env)
+{
+    int s = f->p->mat[n->id];
+    if (s < 0 || !f->mat_ptr || !f->mat_ptr[s]) {
+        cg_fail(f, "codegen: internal: stored value %%%u has no buffer", n->id);
+        return cv_uniform(LLVMGetPoison(ty_scalar(f, n->dtype)), n->dtype, 0);
+    }
+    int order[IR_MAX_DIMS], nd = dims_order(n->dims, order);
+    return cg_load(f, f->mat_ptr[s], n->dtype, order, nd, env);
+}
+
 cv cg_eval(cg_fn *f, const ir_node *n, const cv *env)
 {
     uint64_t h;
@@ -1100,6 +1112,14 @@ cv cg_eval(cg_fn *f, const ir_node *n, const cv *env)
         memo_put(f, n, 0, env, h, r);
         return r;
     }
+    r = f->p->stored[n->id] ? load_stored(f, n, env) : cg_eval_own(f, n, env);
+    memo_put(f, n, 0, env, h, r);
+    return r;
+}
+
+cv cg_eval_own(cg_fn *f, const ir_node *n, const cv *env)
+{
+    cv r;
     switch (ir_op_info_of(n->op)->kind) {
     case IR_LEAF: r = eval_leaf(f, n, env); break;
     case IR_ELEM: r = eval_elem(f, n, env); break;
@@ -1120,7 +1140,6 @@ cv cg_eval(cg_fn *f, const ir_node *n, const cv *env)
         cg_fail(f, "codegen: '%s' cannot be lowered (run the passes first)", ir_op_name(n->op));
         return cv_uniform(LLVMGetPoison(ty_scalar(f, n->dtype)), n->dtype, 0);
     }
-    memo_put(f, n, 0, env, h, r);
     return r;
 }
 

@@ -293,7 +293,7 @@ static LLVMValueRef stream_flag(cg_fn *f, const sched_sink *s)
 static void sink_work(cg_fn *f, sweep_ctx *c, const sched_sink *s)
 {
     int si = (int)(s - f->p->sinks);
-    cv v = cg_eval(f, sink_expr(s), c->env);
+    cv v = s->kind == SINK_STORE ? cg_eval_own(f, s->node, c->env) : cg_eval(f, sink_expr(s), c->env);
     switch (s->kind) {
     case SINK_OUTPUT: {
         const ir_output *o = &f->g->outputs[s->output];
@@ -302,6 +302,12 @@ static void sink_work(cg_fn *f, sweep_ctx *c, const sched_sink *s)
         break;
     }
     case SINK_CHECK: emit_check(f, c, s, &v); break;
+    case SINK_STORE: {
+        int order[IR_MAX_DIMS], n;
+        mat_order(s, order, &n);
+        cg_store(f, f->mat_ptr[si], s->node->dtype, order, n, c->env, &v, NULL);
+        break;
+    }
     case SINK_REDUCE:
         if (s->rdepth < s->depth) {
             at_body(f);
@@ -466,7 +472,7 @@ static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, in
     at(&f, 0, CH_HOIST);
     LLVMValueRef rows = LLVMBuildLoad2(f.b, k->i64, frame_slot(&f, k, frame, FR_ROWS), "rows");
     for (int s = 0; s < p->nsinks; s++)
-        if (p->sinks[s].kind == SINK_REDUCE)
+        if (p->sinks[s].kind == SINK_REDUCE || p->sinks[s].kind == SINK_STORE)
             f.mat_ptr[s] = LLVMBuildLoad2(f.b, k->ptr, frame_slot(&f, k, frame, slot_mat(s)), "");
 
     sweep_ctx c = {.k = k, .sw = sw, .chunk = LLVMGetParam(fn, 1)};
@@ -770,10 +776,10 @@ LLVMValueRef cg_lower(LLVMModuleRef m, const cg_target *t, const sched_plan *p,
     for (int s = 0; s < p->nsinks; s++) {
         const sched_sink *sk = &p->sinks[s];
         LLVMValueRef bytes = NULL, aux = NULL;
-        if (sk->kind == SINK_REDUCE) {
+        if (sk->kind == SINK_REDUCE || sk->kind == SINK_STORE) {
             bytes = LLVMBuildMul(f.b, result_count(&f, sk),
                                  i64c(&f, (int64_t)ir_dtype_size((ir_dtype)sk->node->dtype)), "");
-            if (!sk->rows_owned)
+            if (sk->kind == SINK_REDUCE && !sk->rows_owned)
                 aux = LLVMBuildMul(f.b, LLVMBuildMul(f.b, partial_slot(&f, sk), ks.chunks[sk->sweep], ""),
                                    i64c(&f, (int64_t)ir_dtype_size((ir_dtype)partial_dt(sk->node))), "");
         } else if (sk->kind == SINK_CHECK && sk->depth > 0) {

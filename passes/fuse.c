@@ -6,11 +6,14 @@
  *   2. orient   for every reduction, its natural loop order (result dims
  *               first for a row-wise reduction, reduced dims first for a
  *               column-wise one), from the memory layout of what it reads;
- *   3. walk     every sink's expression with the symbolic index environment
+ *   3. store    which elementwise values read through gathers are stored
+ *               rather than recomputed at every index they are read from;
+ *   4. walk     every sink's expression with the symbolic index environment
  *               of its loop path, deciding for each reduction on the way
  *               whether it is inline or materialized (which makes a new sink)
  *               and recording each gather as a range check (another sink);
- *   4. levels   order the sinks by dependency and group them into sweeps.
+ *               a stored value met on the way makes a sink of its own;
+ *   5. levels   order the sinks by dependency and group them into sweeps.
  */
 #include "passes/fuse.h"
 
@@ -114,6 +117,17 @@ static bool vote_first(vote_walk *w, const ir_node *n, const int *map)
     return true;
 }
 
+/* Does n, read under the reduction, vary along its reduced dims? (An input
+ * that does not, a per-row length read in a loop along the row, is read once
+ * per row whatever the order: its layout says nothing.) */
+static bool varies(const vote_walk *w, const ir_node *n, const int *map)
+{
+    IR_DIMSET_FOREACH(d, n->dims)
+        if (map[d] >= 0 && ir_dimset_has(w->axes, map[d]))
+            return true;
+    return false;
+}
+
 /* Each input read under r's operand votes for its innermost memory dim, as
  * named in the operand's dim space (map[d]: the operand dim that d stands for
  * at this node, or -1 when it is reduced or gathered on the way down). */
@@ -127,7 +141,7 @@ static void vote(vote_walk *w, const ir_node *n, const int *map)
     case IR_LEAF:
         if (n->op == OP_INPUT) {
             const ir_input *in = &w->g->inputs[n->attr.ival];
-            if (in->ndim > 0 && map[in->order[in->ndim - 1]] >= 0)
+            if (in->ndim > 0 && map[in->order[in->ndim - 1]] >= 0 && varies(w, n, map))
                 w->votes[map[in->order[in->ndim - 1]]]++;
         }
         return;
@@ -194,6 +208,80 @@ static bool orient(const ir_graph *g, const ir_node *r)
     return best < 0 || ir_dimset_has(r->attr.axes, best);
 }
 
+/* ---- 3. store ------------------------------------------------------------------- */
+
+/* Charge to *budget the work of evaluating n again at other indices of its
+ * dims `a`: every operation under n that depends on them, counted as a tree
+ * (a value read twice under n is evaluated twice, at two indices when read
+ * through a gather). Stops as soon as the budget is spent. */
+static void recompute_cost(const sched_plan *p, const ir_node *n, ir_dimset a, int *budget)
+{
+    a &= n->dims;
+    if (!a || *budget < 0)
+        return;
+    (*budget)--;
+    if (p->stored[n->id])
+        return; /* a load */
+    switch (ir_op_info_of(n->op)->kind) {
+    case IR_STRUCT: {
+        ir_dimset b = a;
+        if (n->op == OP_RENAME && ir_dimset_has(a, n->attr.dim2))
+            b = (a & ~ir_dimbit(n->attr.dim2)) | ir_dimbit(n->attr.dim);
+        recompute_cost(p, n->ops[0], b, budget);
+        return;
+    }
+    case IR_GATHER: {
+        ir_dimset b = a & ~n->attr.axes;
+        int k = 1;
+        IR_DIMSET_FOREACH(d, n->attr.axes) {
+            const ir_node *idx = n->ops[k++];
+            recompute_cost(p, idx, a, budget);
+            if (idx->dims & a)
+                b |= ir_dimbit(d);
+        }
+        recompute_cost(p, n->ops[0], b, budget);
+        return;
+    }
+    case IR_REDUCE: /* its loops run again */
+        recompute_cost(p, n->ops[0], a | n->attr.axes, budget);
+        return;
+    default:
+        for (int i = 0; i < n->nops; i++)
+            recompute_cost(p, n->ops[i], a, budget);
+        return;
+    }
+}
+
+/* Store the elementwise operand of every gather at loop-varying indices whose
+ * recomputation there would cost more than SCHED_RECOMPUTE_LIMIT operations.
+ * Operands come before their users in g's node order, so the values a stored
+ * one reads are decided first (and are loads in its cost). */
+static void choose_stores(sched_plan *p)
+{
+    const ir_graph *g = p->g;
+    for (uint32_t id = 0; id < g->nnodes; id++) {
+        const ir_node *n = g->nodes[id];
+        ir_dimset a = 0;
+        if (n->op == OP_RENAME) {
+            a = ir_dimbit(n->attr.dim);
+        } else if (ir_op_info_of(n->op)->kind == IR_GATHER) {
+            int k = 1;
+            IR_DIMSET_FOREACH(d, n->attr.axes)
+                if (n->ops[k++]->dims)
+                    a |= ir_dimbit(d);
+        }
+        const ir_node *x = n->ops[0];
+        for (; a && ir_op_info_of(x->op)->kind == IR_STRUCT; x = x->ops[0])
+            if (x->op == OP_RENAME && ir_dimset_has(a, x->attr.dim2))
+                a = (a & ~ir_dimbit(x->attr.dim2)) | ir_dimbit(x->attr.dim);
+        if (!a || ir_op_info_of(x->op)->kind != IR_ELEM || p->stored[x->id])
+            continue;
+        int budget = SCHED_RECOMPUTE_LIMIT;
+        recompute_cost(p, x, a, &budget);
+        p->stored[x->id] = budget < 0;
+    }
+}
+
 /* ---- the inline rule ----------------------------------------------------------- */
 
 bool sched_inline(const sched_plan *p, const ir_node *r, const sched_env *env, int *home)
@@ -211,7 +299,7 @@ bool sched_inline(const sched_plan *p, const ir_node *r, const sched_env *env, i
     return true;
 }
 
-/* ---- 3. walk ---------------------------------------------------------------------- */
+/* ---- 4. walk ---------------------------------------------------------------------- */
 
 typedef struct visit_key {
     uint32_t node;
@@ -227,6 +315,8 @@ typedef struct walker {
     bool found;
     bool *reads;    /* if set: marks the inputs and materialized reductions read */
     bool observe;   /* only look: no sinks, deps or checks are added */
+    const ir_node *root; /* the expression walked: computed even when stored */
+    int max_level; /* the highest level of the buffers read (of sinks with levels) */
     ir_dimset inline_axes; /* the axes of the inline reductions met */
     strbuf *err;
     bool failed;
@@ -322,6 +412,17 @@ static void canonical_path(sched_sink *s, ir_dimset dims)
         s->path[s->depth++] = d;
 }
 
+/* A stored value's sink: its dims in canonical (memory) order. */
+static int store_sink(sched_plan *p, const ir_node *n)
+{
+    if (p->mat[n->id] >= 0)
+        return p->mat[n->id];
+    int s = add_sink(p, SINK_STORE, n);
+    p->mat[n->id] = s;
+    canonical_path(&p->sinks[s], n->dims);
+    return s;
+}
+
 /* A materialized reduction's sink, in its natural loop order. */
 static int reduce_sink(sched_plan *p, const ir_node *r)
 {
@@ -377,12 +478,30 @@ static void add_check(sched_plan *p, const ir_node *gather, const ir_node *idx, 
     }
 }
 
+/* n is read from a buffer: the sink that writes it (`sink_of` finds or
+ * makes it) is a dependency; remember the highest level read. */
+static void read_buffer(walker *w, const ir_node *n, int (*sink_of)(sched_plan *, const ir_node *))
+{
+    sched_plan *p = w->p;
+    if (w->reads)
+        w->reads[n->id] = true;
+    if (w->query < 0 && !w->observe)
+        add_dep(p, w->sink, sink_of(p, n));
+    int s = p->mat[n->id];
+    if (s >= 0 && p->sinks[s].level > w->max_level)
+        w->max_level = p->sinks[s].level;
+}
+
 static void walk(walker *w, const ir_node *n, const sched_env *env, int depth)
 {
     if (w->failed || w->found || !first_visit(w, n, env, depth))
         return;
     sched_plan *p = w->p;
     sched_env sub;
+    if (p->stored[n->id] && n != w->root) {
+        read_buffer(w, n, store_sink);
+        return;
+    }
     switch (ir_op_info_of(n->op)->kind) {
     case IR_LEAF:
         if (w->reads && n->op == OP_INPUT)
@@ -417,10 +536,7 @@ static void walk(walker *w, const ir_node *n, const sched_env *env, int depth)
     case IR_REDUCE: {
         int home;
         if (!sched_inline(p, n, env, &home)) {
-            if (w->reads)
-                w->reads[n->id] = true;
-            if (w->query < 0 && !w->observe)
-                add_dep(p, w->sink, reduce_sink(p, n));
+            read_buffer(w, n, reduce_sink);
             return;
         }
         w->inline_axes |= n->attr.axes;
@@ -449,6 +565,13 @@ static void walk(walker *w, const ir_node *n, const sched_env *env, int depth)
 }
 
 /* The expression a sink evaluates inside its loops, and their environment. */
+/* What a sink computes itself even when the plan stores it: a stored
+ * value's own sink computes it; every other sink loads stored values. */
+static const ir_node *sink_root(const sched_sink *s)
+{
+    return s->kind == SINK_STORE ? s->node : NULL;
+}
+
 static const ir_node *sink_expr(const sched_sink *s, sched_env *env)
 {
     memset(env, 0, sizeof *env);
@@ -464,6 +587,7 @@ bool sched_opens_loop_at(const sched_plan *p, const ir_node *n, const sched_env 
     sb_init(&err);
     walker w = {.p = (sched_plan *)p, .sink = -1, .query = depth, .err = &err};
     arena_init(&w.mem);
+    w.root = n;
     walk(&w, n, env, depth);
     bool found = w.found;
     walker_free(&w);
@@ -471,7 +595,7 @@ bool sched_opens_loop_at(const sched_plan *p, const ir_node *n, const sched_env 
     return found;
 }
 
-/* ---- 4. levels and sweeps ----------------------------------------------------------- */
+/* ---- 5. levels and sweeps ----------------------------------------------------------- */
 
 static int level_of(sched_plan *p, int s, int check_level)
 {
@@ -542,7 +666,7 @@ static void place_late(sched_plan *p)
 
 static int sink_rank(const sched_sink *s)
 {
-    return s->kind == SINK_CHECK ? 0 : s->kind == SINK_REDUCE ? 1 : 2;
+    return s->kind == SINK_CHECK ? 0 : s->kind == SINK_OUTPUT ? 2 : 1;
 }
 
 static void group_sweeps(sched_plan *p)
@@ -574,6 +698,140 @@ static void group_sweeps(sched_plan *p)
     }
 }
 
+/* The outputs' sinks, then every sink the walks add (materialized
+ * reductions, stored values, checks), each walked in turn. */
+static bool walk_sinks(sched_plan *p, strbuf *err)
+{
+    const ir_graph *g = p->g;
+    for (int o = 0; o < g->noutputs; o++) {
+        const ir_output *out = &g->outputs[o];
+        int s = add_sink(p, SINK_OUTPUT, out->node);
+        sched_sink *k = &p->sinks[s];
+        k->output = o;
+        if (out->kind == IR_OUT_GRAD) {
+            const ir_input *in = &g->inputs[out->input];
+            k->depth = in->ndim;
+            memcpy(k->path, in->order, sizeof(int) * (size_t)in->ndim);
+        } else {
+            canonical_path(k, out->node->dims);
+        }
+    }
+    walker w = {.p = p, .query = -1, .err = err};
+    arena_init(&w.mem);
+    for (int s = 0; s < p->nsinks && !w.failed; s++) {
+        sched_env env;
+        const ir_node *e = sink_expr(&p->sinks[s], &env);
+        walker_reset(&w);
+        w.sink = s;
+        w.root = sink_root(&p->sinks[s]);
+        walk(&w, e, &env, p->sinks[s].depth);
+    }
+    walker_free(&w);
+    return !w.failed;
+}
+
+static void assign_levels(sched_plan *p)
+{
+    int check_level = 0;
+    for (int s = 0; s < p->nsinks; s++)
+        if (p->sinks[s].kind != SINK_OUTPUT) {
+            int lv = level_of(p, s, 0);
+            if (p->sinks[s].kind == SINK_CHECK && lv > check_level)
+                check_level = lv;
+        }
+    for (int s = 0; s < p->nsinks; s++) {
+        int lv = level_of(p, s, check_level);
+        if (lv > p->nlevels)
+            p->nlevels = lv;
+    }
+}
+
+static void clear_sinks(sched_plan *p)
+{
+    for (int s = 0; s < p->nsinks; s++)
+        sup_free(p->sinks[s].deps);
+    p->nsinks = p->nchecks = p->nlevels = 0;
+    for (uint32_t i = 0; i < p->g->nnodes; i++)
+        p->mat[i] = -1;
+}
+
+/* The level a store of n would take: one past the buffers its evaluation
+ * (in its own canonical loops) reads. */
+static int store_level(walker *w, const ir_node *n)
+{
+    sched_sink tmp = {.kind = SINK_STORE, .node = n};
+    canonical_path(&tmp, n->dims);
+    sched_env env;
+    sink_expr(&tmp, &env);
+    walker_reset(w);
+    w->root = n;
+    w->max_level = 0;
+    walk(w, n, &env, tmp.depth);
+    return w->max_level + 1;
+}
+
+/* A value evaluated by sinks of several levels (a gradient flowing back
+ * through an unrolled recursion: each step's sums read it, and so do all
+ * the steps before) is computed again in a sweep per level. Store it when
+ * that costs more than SCHED_RECOMPUTE_LIMIT operations and the store fits
+ * below every reader's level, so no reader moves to a later sweep (Dice's
+ * sums and its gradient both read sigmoid(x), but a store of it could only
+ * go with the sums, making them and the gradient a sweep later), or when
+ * it costs more than four times that (a chain through every later step:
+ * a sweep more is cheaper than computing it again in each). A value with a
+ * single user is stored, if at all, as part of that user. Stores change
+ * the levels, so the caller walks again until no store is added. Returns
+ * whether any was. */
+static bool store_shared(sched_plan *p)
+{
+    const ir_graph *g = p->g;
+    int *first = sup_calloc(g->nnodes + 1, sizeof *first); /* lowest reader level */
+    bool *several = sup_calloc(g->nnodes + 1, sizeof *several);
+    int *users = sup_calloc(g->nnodes + 1, sizeof *users);
+    for (uint32_t id = 0; id < g->nnodes; id++)
+        for (int i = 0; i < g->nodes[id]->nops; i++)
+            users[g->nodes[id]->ops[i]->id]++;
+    strbuf err;
+    sb_init(&err);
+    walker w = {.p = p, .query = -1, .observe = true, .err = &err};
+    arena_init(&w.mem);
+    for (int s = 0; s < p->nsinks; s++) {
+        sched_env env;
+        const sched_sink *k = &p->sinks[s];
+        const ir_node *e = sink_expr(k, &env);
+        walker_reset(&w);
+        w.root = sink_root(k);
+        walk(&w, e, &env, k->depth);
+        for (size_t i = 0; i < w.nkeys; i++) {
+            uint32_t id = w.keys[i].node;
+            if (first[id] && first[id] != k->level)
+                several[id] = true;
+            if (!first[id] || k->level < first[id])
+                first[id] = k->level;
+        }
+    }
+    bool added = false;
+    for (uint32_t id = 0; id < g->nnodes; id++) {
+        const ir_node *n = g->nodes[id];
+        if (!several[id] || users[id] < 2 || p->stored[id] || !n->dims ||
+            ir_op_info_of(n->op)->kind != IR_ELEM)
+            continue;
+        int budget = 4 * SCHED_RECOMPUTE_LIMIT;
+        recompute_cost(p, n, n->dims, &budget);
+        bool huge = budget < 0;
+        budget = SCHED_RECOMPUTE_LIMIT;
+        recompute_cost(p, n, n->dims, &budget);
+        if (budget < 0 && (huge || store_level(&w, n) < first[id]))
+            p->stored[id] = added = true;
+    }
+    walker_free(&w);
+    sb_free(&err);
+    sup_free(first);
+    sup_free(several);
+    sup_free(users);
+    return added;
+}
+
 sched_plan *sched_build(const ir_graph *src, strbuf *err)
 {
     for (uint32_t i = 0; i < src->nnodes; i++)
@@ -589,52 +847,22 @@ sched_plan *sched_build(const ir_graph *src, strbuf *err)
     ir_graph *g = p->g;
     p->mat = sup_malloc(sizeof(int) * (g->nnodes + 1));
     p->dr_first = sup_calloc(g->nnodes + 1, sizeof *p->dr_first);
+    p->stored = sup_calloc(g->nnodes + 1, sizeof *p->stored);
     for (uint32_t i = 0; i < g->nnodes; i++) {
         p->mat[i] = -1;
         if (ir_op_info_of(g->nodes[i]->op)->kind == IR_REDUCE)
             p->dr_first[i] = orient(g, g->nodes[i]);
     }
-
-    for (int o = 0; o < g->noutputs; o++) {
-        const ir_output *out = &g->outputs[o];
-        int s = add_sink(p, SINK_OUTPUT, out->node);
-        sched_sink *k = &p->sinks[s];
-        k->output = o;
-        if (out->kind == IR_OUT_GRAD) {
-            const ir_input *in = &g->inputs[out->input];
-            k->depth = in->ndim;
-            memcpy(k->path, in->order, sizeof(int) * (size_t)in->ndim);
-        } else {
-            canonical_path(k, out->node->dims);
+    choose_stores(p);
+    for (int round = 0;; round++) {
+        if (!walk_sinks(p, err)) {
+            sched_free(p);
+            return NULL;
         }
-    }
-    /* Walking a sink may add sinks (materialized reductions, checks): they
-     * are walked in turn as the loop reaches them. */
-    walker w = {.p = p, .query = -1, .err = err};
-    arena_init(&w.mem);
-    for (int s = 0; s < p->nsinks && !w.failed; s++) {
-        sched_env env;
-        const ir_node *e = sink_expr(&p->sinks[s], &env);
-        walker_reset(&w);
-        w.sink = s;
-        walk(&w, e, &env, p->sinks[s].depth);
-    }
-    walker_free(&w);
-    if (w.failed) {
-        sched_free(p);
-        return NULL;
-    }
-    int check_level = 0;
-    for (int s = 0; s < p->nsinks; s++)
-        if (p->sinks[s].kind != SINK_OUTPUT) {
-            int lv = level_of(p, s, 0);
-            if (p->sinks[s].kind == SINK_CHECK && lv > check_level)
-                check_level = lv;
-        }
-    for (int s = 0; s < p->nsinks; s++) {
-        int lv = level_of(p, s, check_level);
-        if (lv > p->nlevels)
-            p->nlevels = lv;
+        assign_levels(p);
+        if (round == 8 || !store_shared(p))
+            break;
+        clear_sinks(p);
     }
     place_late(p);
     group_sweeps(p);
@@ -654,6 +882,7 @@ void sched_free(sched_plan *p)
     sup_free(p->checks);
     sup_free(p->mat);
     sup_free(p->dr_first);
+    sup_free(p->stored);
     ir_graph_free(p->g);
     sup_free(p);
 }
@@ -672,6 +901,7 @@ ir_dimset sched_inner_dims(const sched_plan *p, const sched_sweep *sw)
         for (int j = 1; j < k->depth; j++)
             dims |= ir_dimbit(k->path[j]);
         walker_reset(&w);
+        w.root = sink_root(k);
         walk(&w, e, &env, k->depth);
     }
     dims |= w.inline_axes;
@@ -725,6 +955,11 @@ static void print_sink(const sched_plan *p, const sched_sink *k, strbuf *out)
         sb_printf(out, "%s]%s", sb_str(&dims),
                   k->depth && !k->rows_owned ? " (partials per chunk, combined in order)" : "");
         break;
+    case SINK_STORE:
+        ir_dimset_format(g, k->node->dims, &dims);
+        sb_printf(out, "      keep %%%u = %s -> %s[%s]", k->node->id, ir_op_name(k->node->op),
+                  ir_dtype_name(k->node->dtype), sb_str(&dims));
+        break;
     case SINK_CHECK: {
         const sched_check *c = &p->checks[k->check];
         if (c->input >= 0)
@@ -756,6 +991,7 @@ static void print_traffic(const sched_plan *p, const sched_sweep *sw, strbuf *ou
         const sched_sink *k = &p->sinks[sw->sinks[i]];
         const ir_node *e = sink_expr(k, &env);
         walker_reset(&w);
+        w.root = sink_root(k);
         walk(&w, e, &env, k->depth);
     }
     walker_free(&w);

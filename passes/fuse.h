@@ -3,11 +3,28 @@
  * The plan decides what is stored and what is recomputed, and in which loop
  * nests; codegen/lower*.c turns it into code. Prefix: sched_.
  *
- * Sinks. Only three things are ever written to memory: outputs, reductions
- * that some consumer cannot compute inline ("materialized"), and range checks
- * of gather indices (their failures). Each is a *sink* with a loop path: the
- * dims it iterates, outer to inner. Elementwise values are never stored: each
- * sink recomputes them at its loop indices.
+ * Sinks. Only four things are ever written to memory: outputs, reductions
+ * that some consumer cannot compute inline ("materialized"), elementwise
+ * values too costly to recompute where they are read (stored), and range
+ * checks of gather indices (their failures). Each is a *sink* with a loop
+ * path: the dims it iterates, outer to inner. Other elementwise values are
+ * never stored: each sink recomputes them at its loop indices.
+ *
+ * Stored values. A value read through a gather at an index that varies with
+ * the loops (x[prev[s]], x[n, y[n]]) is evaluated there at other indices
+ * than where its other readers evaluate it, so everything under it that
+ * depends on the gathered dims is computed again, once per distinct index;
+ * a chain of such reads (a recursion unrolled over time steps, each step
+ * reading the previous one at shifted positions) doubles the work per link.
+ * When that recomputation would cost more than a few operations per element
+ * (SCHED_RECOMPUTE_LIMIT), the value is stored instead: a sink writes it in
+ * one sweep, and every reader, the gather and the plain ones alike, loads it
+ * in a later one. Cheap values (the gathered log-softmax of cross-entropy,
+ * one subtraction) are still recomputed, so row-wise losses keep one sweep.
+ * The same holds for a value read under a rename (x[n, s'] next to x[n, s]
+ * in a sum over s'), and for a costly value that sinks of several levels
+ * each compute again (the gradient flowing back through such a recursion):
+ * see store_shared in fuse.c.
  *
  * Inline reductions. A reduction R evaluated inside a nest is computed inline
  * (an inner loop at the level where the dims its result depends on are bound,
@@ -44,12 +61,14 @@
 typedef enum sched_sink_kind {
     SINK_OUTPUT, /* store graph output `output` */
     SINK_REDUCE, /* materialize reduction `node` into a buffer */
-    SINK_CHECK   /* validate gather indices `node` against dim `check_dim` */
+    SINK_CHECK,  /* validate gather indices `node` against dim `check_dim` */
+    SINK_STORE   /* store elementwise value `node` into a buffer (canonical order) */
 } sched_sink_kind;
 
 typedef struct sched_sink {
     sched_sink_kind kind;
-    const ir_node *node; /* OUTPUT: the output's node; REDUCE: the reduction; CHECK: the index */
+    const ir_node *node; /* OUTPUT: the output's node; REDUCE: the reduction; CHECK: the
+                          * index; STORE: the stored value */
     int output;          /* OUTPUT: index in g->outputs */
     int check;           /* CHECK: index in plan->checks */
     int path[IR_MAX_DIMS]; /* loop dims, outer to inner */
@@ -91,6 +110,7 @@ typedef struct sched_plan {
     int nchecks;
     size_t checks_cap;
     int *mat; /* per node id of g: sink index of its materialized value, or -1 */
+    bool *stored; /* per node id: an elementwise value stored (SINK_STORE), not recomputed */
     bool *dr_first; /* per node id: reduction whose natural order is result dims first */
 } sched_plan;
 
@@ -99,6 +119,11 @@ typedef struct sched_plan {
 typedef struct sched_env {
     uint64_t loops[IR_MAX_DIMS];
 } sched_env;
+
+/* Recomputing a value read through a gather costs up to this many operations
+ * per element (operations under it that depend on the gathered dims, counted
+ * as a tree) before it is stored instead. */
+enum { SCHED_RECOMPUTE_LIMIT = 16 };
 
 /* Build the plan for g (not modified); NULL with a message in err. */
 sched_plan *sched_build(const ir_graph *g, strbuf *err);
@@ -110,7 +135,8 @@ void sched_free(sched_plan *p);
 bool sched_inline(const sched_plan *p, const ir_node *r, const sched_env *env, int *home);
 
 /* Does evaluating n at env (inside `depth` loops) open an inline reduction
- * loop at exactly depth `depth`? (Then the loop at depth-1 is not innermost.) */
+ * loop at exactly depth `depth`? (Then the loop at depth-1 is not innermost.)
+ * n itself is taken as computed even when stored (as its own sink does). */
 bool sched_opens_loop_at(const sched_plan *p, const ir_node *n, const sched_env *env,
                          int depth);
 

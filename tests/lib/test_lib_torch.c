@@ -66,19 +66,6 @@ typedef struct skip {
 } skip;
 
 static const skip SKIPS[] = {
-    /* ctc_loss is a recursion over time unrolled at compile time (lib/ctc.loss).
-     * The scheduler recomputes the values each step reads at shifted
-     * positions instead of storing them, so the kernels' size and compile
-     * time double with every time step (2 s at T = 3, 14 s at T = 6): only
-     * "ctc/kernels ..." (T = 3) goes through the kernels. The interpreter and
-     * the finite differences check every case. */
-    {"ctc/ctc_loss*", "f32", "codegen: kernels grow exponentially with T (unrolled recursion)"},
-    {"ctc/ctc_loss*", "f64", "codegen: kernels grow exponentially with T (unrolled recursion)"},
-    /* And log_softmax feeding ctc_loss hits a codegen bug: "invalid LLVM IR:
-     * Invalid operands for select instruction! select i1, <8 x ptr>, ptr
-     * @lossc.zero" (tests/lib/README.md has a five-line reproducer). */
-    {"ctc/kernels ctc_loss T=3 from logits", "f32", "codegen: invalid select of <8 x ptr>"},
-    {"ctc/kernels ctc_loss T=3 from logits", "f64", "codegen: invalid select of <8 x ptr>"},
     {NULL, NULL, NULL},
 };
 
