@@ -41,10 +41,177 @@ typedef struct prepare_ctx {
     size_t cap;
 } prepare_ctx;
 
+/* Sums with factors that wait for other reductions. Autodiff writes the
+ * gradient of a weighted mean's weights as sum[n]([y[n] == c] * (g[n] - k)),
+ * k = dloss * num / den^2 a scalar made of global sums: as written, the
+ * sum waits for the numerator, a sweep over the logits, before its own
+ * sweep over them can start. Split the summand into terms k_i * t_i with
+ * each k_i free of the summed dims: sum(k * t) = k * sum(t), so the sum of
+ * t runs alongside everything else and k joins only at the end (here k's
+ * sum is a count of labels, and the numerator goes with the gradient).
+ * where(c, k * t, 0) = k * where(c, t, 0) but where k is not finite and c
+ * false, where only a NaN or infinite k (a zero denominator, every label
+ * ignored) can tell them apart. */
+typedef struct lin_term {
+    ir_node *k; /* free of the summed dims; NULL: 1 */
+    ir_node *t; /* NULL: 1 */
+} lin_term;
+
+enum { LIN_MAX = 8 };
+
+static ir_node *lin_mul(ir_graph *g, ir_node *a, ir_node *b, src_loc loc)
+{
+    return !a ? b : !b ? a : ir_binary(g, OP_MUL, a, b, loc);
+}
+
+static ir_node *lin_neg(ir_graph *g, ir_node *a, ir_dtype dt, src_loc loc)
+{
+    return a ? ir_unary(g, OP_NEG, a, loc) : ir_const(g, dt, -1, loc);
+}
+
+/* x as sum of k_i * t_i into out[*n...]; false when it takes more than
+ * LIN_MAX terms or `depth` levels (then the caller keeps x whole). */
+static bool lin_split(ir_graph *g, ir_node *x, ir_dimset axes, lin_term *out, int *n,
+                      int depth)
+{
+    src_loc loc = x->loc;
+    ir_dtype dt = (ir_dtype)x->dtype;
+    int first = *n;
+    if (!(x->dims & axes) && ir_dtype_is_float(dt)) {
+        if (*n == LIN_MAX)
+            return false;
+        out[(*n)++] = (lin_term){x, NULL};
+        return true;
+    }
+    if (depth > 0 && ir_dtype_is_float(dt)) {
+        switch (x->op) {
+        case OP_ADD:
+        case OP_SUB:
+            if (!lin_split(g, x->ops[0], axes, out, n, depth - 1))
+                break;
+            int mid = *n;
+            if (!lin_split(g, x->ops[1], axes, out, n, depth - 1))
+                break;
+            if (x->op == OP_SUB)
+                for (int i = mid; i < *n; i++)
+                    out[i].k = lin_neg(g, out[i].k, dt, loc);
+            return true;
+        case OP_NEG:
+            if (!lin_split(g, x->ops[0], axes, out, n, depth - 1))
+                break;
+            for (int i = first; i < *n; i++)
+                out[i].k = lin_neg(g, out[i].k, dt, loc);
+            return true;
+        case OP_MUL:
+            for (int side = 0; side < 2; side++) {
+                ir_node *a = x->ops[side], *b = x->ops[1 - side];
+                if (!lin_split(g, b, axes, out, n, depth - 1)) {
+                    *n = first;
+                    continue;
+                }
+                if (*n == first + 1 && !out[first].k) { /* b had no factor: no gain */
+                    *n = first;
+                    continue;
+                }
+                for (int i = first; i < *n; i++) {
+                    if (a->dims & axes)
+                        out[i].t = lin_mul(g, a, out[i].t, loc);
+                    else
+                        out[i].k = lin_mul(g, a, out[i].k, loc);
+                }
+                return true;
+            }
+            break;
+        case OP_WHERE:
+            if (x->ops[2]->op != OP_CONST || ir_const_value(x->ops[2]) != 0 ||
+                !lin_split(g, x->ops[1], axes, out, n, depth - 1))
+                break;
+            for (int i = first; i < *n; i++)
+                out[i].t = ir_where(g, x->ops[0], out[i].t ? out[i].t : ir_const(g, dt, 1, loc),
+                                    ir_const(g, dt, 0, loc), loc);
+            return true;
+        default:
+            break;
+        }
+    }
+    *n = first;
+    if (*n == LIN_MAX)
+        return false;
+    out[(*n)++] = (lin_term){NULL, x};
+    return true;
+}
+
+/* Does x read a reduction? (Looks at up to *budget nodes; beyond: yes.) */
+static bool reads_reduction(const ir_node *x, int *budget)
+{
+    if (--*budget < 0 || ir_op_info_of(x->op)->kind == IR_REDUCE)
+        return true;
+    for (int i = 0; i < x->nops; i++)
+        if (reads_reduction(x->ops[i], budget))
+            return true;
+    return false;
+}
+
+/* sum[axes](x) as sum of k_i * sum[axes](t_i), or NULL when no factor
+ * reads a reduction (nothing to gain) or a term cannot be summed alone. */
+static ir_node *split_sum(ir_graph *g, ir_node *x, ir_dimset axes, src_loc loc)
+{
+    lin_term terms[LIN_MAX];
+    int n = 0;
+    if (!lin_split(g, x, axes, terms, &n, 6))
+        return NULL;
+    /* a term without all of the result's dims (class weights alone, summed
+     * to a scalar that k spreads over the rows) would be a sum over other
+     * dims than the rest, a sweep of its own: it keeps its factor and stays
+     * in one sum with the others like it, which still runs where it ran */
+    bool gain = false;
+    ir_node *rest = NULL;
+    ir_dimset res = x->dims & ~axes;
+    for (int i = 0; i < n; i++) {
+        if (!terms[i].t || !ir_dimset_subset(axes, terms[i].t->dims))
+            return NULL;
+        int b1 = 64;
+        if (!ir_dimset_subset(res, terms[i].t->dims)) {
+            ir_node *kt = lin_mul(g, terms[i].k, terms[i].t, loc);
+            rest = rest ? ir_binary(g, OP_ADD, rest, kt, loc) : kt;
+            terms[i] = terms[--n];
+            i--;
+            continue;
+        }
+        gain |= terms[i].k && reads_reduction(terms[i].k, &b1);
+    }
+    if (!gain)
+        return NULL;
+    if (rest) {
+        if (n == LIN_MAX)
+            return NULL;
+        terms[n++] = (lin_term){NULL, rest};
+    }
+    /* terms with the same factor share one sum */
+    ir_node *r = NULL;
+    for (int i = 0; i < n; i++) {
+        if (!terms[i].t)
+            continue;
+        ir_node *t = terms[i].t;
+        for (int j = i + 1; j < n; j++)
+            if (terms[j].t && terms[j].k == terms[i].k) {
+                t = ir_binary(g, OP_ADD, t, terms[j].t, loc);
+                terms[j].t = NULL;
+            }
+        ir_node *part = lin_mul(g, terms[i].k, ir_reduce(g, OP_SUM, t, axes, loc), loc);
+        r = r ? ir_binary(g, OP_ADD, r, part, loc) : part;
+    }
+    return r;
+}
+
 static ir_node *prepare(void *vctx, ir_graph *dst, const ir_node *old, ir_node *const *ops)
 {
     prepare_ctx *ctx = vctx;
     src_loc loc = old->loc;
+    if (old->op == OP_SUM && ir_dtype_is_float((ir_dtype)old->dtype)) {
+        ir_node *r = split_sum(dst, ops[0], old->attr.axes, loc);
+        return r && r->dims == old->dims && r->dtype == old->dtype ? r : NULL;
+    }
     if (old->op == OP_EXP && ops[0]->op == OP_SUB) {
         const ir_node *a = ops[0]->ops[0], *b = ops[0]->ops[1];
         /* the stabilizer's log-softmax: exp(a - log(sum(exp(a)))) = exp(a) / s */
@@ -80,6 +247,8 @@ static ir_node *prepare(void *vctx, ir_graph *dst, const ir_node *old, ir_node *
 typedef struct vote_walk {
     const ir_graph *g;
     ir_dimset axes; /* the reduced dims of the reduction being oriented */
+    bool row_like;    /* an input is read per result element */
+    bool column_only; /* an input varies along reduced dims only */
     int votes[IR_MAX_DIMS];
     bool reduced_first; /* a nested reduction lives on reduced dims only */
     uint64_t *seen;     /* hashes of (node, dim map) visited: open addressing */
@@ -143,6 +312,11 @@ static void vote(vote_walk *w, const ir_node *n, const int *map)
             const ir_input *in = &w->g->inputs[n->attr.ival];
             if (in->ndim > 0 && map[in->order[in->ndim - 1]] >= 0 && varies(w, n, map))
                 w->votes[map[in->order[in->ndim - 1]]]++;
+            bool per_result = false;
+            IR_DIMSET_FOREACH(d, n->dims)
+                per_result |= map[d] >= 0 && !ir_dimset_has(w->axes, map[d]);
+            w->row_like |= per_result;
+            w->column_only |= !per_result && varies(w, n, map);
         }
         return;
     case IR_STRUCT:
@@ -199,7 +373,10 @@ static bool orient(const ir_graph *g, const ir_node *r)
         map[d] = ir_dimset_has(r->ops[0]->dims, d) ? d : -1;
     vote(&w, r->ops[0], map);
     sup_free(w.seen);
-    if (w.reduced_first)
+    /* inputs read along the reduced dims only (labels y[n] in a count per
+     * class, sum over n of [y[n] == c]) and none along the rows: with the
+     * result dims first they would be read again for every result element */
+    if (w.reduced_first || (r->dims && w.column_only && !w.row_like))
         return false;
     int best = -1;
     for (int d = 0; d < IR_MAX_DIMS; d++)
@@ -626,8 +803,9 @@ static bool consumes(const sched_sink *c, int r)
  * to the latest level that still precedes them, when a sweep over the same
  * outer dim that stores outputs is there: it joins that sweep, which reads
  * the same data, instead of making an earlier one read it too (the loss sum
- * of cross-entropy goes with the gradient, not with the label check). Scalar
- * outputs are epilogues and move after it. */
+ * of cross-entropy goes with the gradient, not with the label check).
+ * Outputs it feeds that are stored elsewhere (scalar epilogues, the class
+ * weights' gradient over C after the sweeps over the rows) move after it. */
 static void place_late(sched_plan *p)
 {
     for (int lv = p->nlevels; lv >= 1; lv--)
@@ -638,8 +816,9 @@ static void place_late(sched_plan *p)
             int latest = p->nlevels;
             for (int c = 0; c < p->nsinks; c++) {
                 const sched_sink *C = &p->sinks[c];
-                if (consumes(C, r) && !(C->kind == SINK_OUTPUT && C->depth == 0) &&
-                    C->level - 1 < latest)
+                bool movable = C->kind == SINK_OUTPUT &&
+                               (C->depth == 0 || C->path[0] != R->path[0]);
+                if (consumes(C, r) && !movable && C->level - 1 < latest)
                     latest = C->level - 1;
             }
             for (int L = latest; L > R->level; L--) {

@@ -1,9 +1,11 @@
 /* test_fuse.c - the scheduler's stored values (passes/fuse.c): a recursion
  * unrolled over steps, each reading the previous step at shifted positions,
  * stores its states instead of recomputing them per read; a cheap gathered
- * value (cross-entropy's log-softmax at the label) stays recomputed. */
+ * value (cross-entropy's log-softmax at the label) stays recomputed; the
+ * library's cross_entropy reads its logits in one sweep with any options. */
 #include "passtest.h"
 
+#include "frontend/frontend.h"
 #include "passes/fuse.h"
 
 /* s_0 = x; s_t[n, c] = log(exp(s_{t-1}[n, c]) + exp(s_{t-1}[n, max(c - 1, 0)]));
@@ -105,12 +107,77 @@ static void test_cheap_gather_is_recomputed(void **state)
     ir_graph_free(g);
 }
 
+/* The pipeline's forward+backward graph of entry `name` in `src`. */
+static ir_graph *compile_src(const char *src, const char *name)
+{
+    diag_set ds;
+    diag_init(&ds);
+    int f = diag_add_file(&ds, "t.loss", src, strlen(src));
+    fe_options o = {.entry = name};
+    ir_graph *g = fe_compile(&ds, f, &o);
+    if (!g) {
+        strbuf sb;
+        sb_init(&sb);
+        diag_format_all(&ds, &sb);
+        fail_msg("%s does not compile:\n%s", name, sb_str(&sb));
+    }
+    diag_free(&ds);
+    return pt_pipeline(g, true, 0);
+}
+
+/* How many sweeps read input `in` (from the plan's text: "per N: reads
+ * 4*C (x) + ..."), and how many sweeps there are. */
+static int sweeps_reading(const sched_plan *p, const char *in)
+{
+    strbuf sb;
+    sb_init(&sb);
+    sched_print(p, &sb);
+    char pat[64];
+    snprintf(pat, sizeof pat, "(%s)", in);
+    int n = 0;
+    for (const char *l = strstr(sb_str(&sb), "    per "); l; l = strstr(l + 1, "    per ")) {
+        const char *end = strstr(l, "; writes");
+        const char *hit = strstr(l, pat);
+        n += hit && end && hit < end;
+    }
+    sb_free(&sb);
+    return n;
+}
+
+/* Weighted cross-entropy's mean divides by sum(w[y[n]]), which needs the
+ * labels only, and the gradient of the weights needs the numerator only at
+ * the end (sum(k * t) = k * sum(t)): the logits are read by one sweep, after
+ * a pass over the labels, with weights, ignore_index and label smoothing. */
+static void test_cross_entropy_reads_logits_once(void **state)
+{
+    (void)state;
+    static const char *const src =
+        "loss w(x: f32[N, C], y: i64[N], w: f32[C]) = cross_entropy(x, y, w)\n"
+        "loss wi(x: f32[N, C], y: i64[N], w: f32[C]) = cross_entropy(x, y, w, ignore_index=0)\n"
+        "loss wis(x: f32[N, C], y: i64[N], w: f32[C]) =\n"
+        "    cross_entropy(x, y, w, ignore_index=0, label_smoothing=0.1)\n"
+        "loss is(x: f32[N, C], y: i64[N]) = cross_entropy(x, y, ignore_index=0, label_smoothing=0.1)\n";
+    const char *const names[] = {"w", "wi", "wis", "is"};
+    for (size_t i = 0; i < SUP_ARRAY_LEN(names); i++) {
+        ir_graph *g = compile_src(src, names[i]);
+        sched_plan *p = plan_of(g);
+        int n = sweeps_reading(p, "x");
+        if (n != 1)
+            fail_msg("cross_entropy %s: %d sweeps read the logits, want 1", names[i], n);
+        if (sweeps_reading(p, "y") > 2)
+            fail_msg("cross_entropy %s: the labels are read by more than 2 sweeps", names[i]);
+        sched_free(p);
+        ir_graph_free(g);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recursion_stores_its_states),
         cmocka_unit_test(test_readers_come_after_stores),
         cmocka_unit_test(test_cheap_gather_is_recomputed),
+        cmocka_unit_test(test_cross_entropy_reads_logits_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
