@@ -1034,8 +1034,8 @@ static cv eval_reduce(cg_fn *f, const ir_node *n, const cv *env)
                 n->id);
         return cv_uniform(LLVMGetPoison(ty_scalar(f, n->dtype)), n->dtype, 0);
     }
-    int order[IR_MAX_DIMS], nd = dims_order(n->dims, order);
-    return cg_load(f, f->mat_ptr[s], n->dtype, order, nd, env);
+    const sched_sink *k = &f->p->sinks[s];
+    return cg_load(f, f->mat_ptr[s], n->dtype, k->morder, k->mdims, env);
 }
 
 /* x[..., idx, ...]: the gathered axes get computed indices, clamped into
@@ -1097,8 +1097,8 @@ static cv load_stored(cg_fn *f, const ir_node *n, const cv *env)
         cg_fail(f, "codegen: internal: stored value %%%u has no buffer", n->id);
         return cv_uniform(LLVMGetPoison(ty_scalar(f, n->dtype)), n->dtype, 0);
     }
-    int order[IR_MAX_DIMS], nd = dims_order(n->dims, order);
-    return cg_load(f, f->mat_ptr[s], n->dtype, order, nd, env);
+    const sched_sink *k = &f->p->sinks[s];
+    return cg_load(f, f->mat_ptr[s], n->dtype, k->morder, k->mdims, env);
 }
 
 cv cg_eval(cg_fn *f, const ir_node *n, const cv *env)

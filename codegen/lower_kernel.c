@@ -262,7 +262,11 @@ static void emit_check(cg_fn *f, sweep_ctx *c, const sched_sink *s, const cv *v)
     record_check(f, c, s, any, value, p0);
 }
 
-static void mat_order(const sched_sink *s, int *order, int *n) { *n = dims_order(s->node->dims, order); }
+static void mat_order(const sched_sink *s, int *order, int *n)
+{
+    *n = s->mdims;
+    memcpy(order, s->morder, sizeof(int) * (size_t)s->mdims);
+}
 
 /* Fold a reduction sink's value at the current indices into its target. */
 static void reduce_into(cg_fn *f, sweep_ctx *c, const sched_sink *s, const cv *v)

@@ -365,7 +365,7 @@ static void vote(vote_walk *w, const ir_node *n, const int *map)
  * a nested reduction depends on the reduced dims only (the gradient of class
  * weights, sum over n of [y[n] == c] * nll[n], loops over rows n outside so
  * the row's logsumexp stays inline, with a partial [C] per chunk). */
-static bool orient(const ir_graph *g, const ir_node *r)
+static bool orient(const ir_graph *g, const ir_node *r, int *inner)
 {
     vote_walk w = {.g = g, .axes = r->attr.axes};
     int map[IR_MAX_DIMS];
@@ -373,15 +373,16 @@ static bool orient(const ir_graph *g, const ir_node *r)
         map[d] = ir_dimset_has(r->ops[0]->dims, d) ? d : -1;
     vote(&w, r->ops[0], map);
     sup_free(w.seen);
+    int best = -1;
+    for (int d = 0; d < IR_MAX_DIMS; d++)
+        if (w.votes[d] > 0 && (best < 0 || w.votes[d] >= w.votes[best]))
+            best = d;
+    *inner = best;
     /* inputs read along the reduced dims only (labels y[n] in a count per
      * class, sum over n of [y[n] == c]) and none along the rows: with the
      * result dims first they would be read again for every result element */
     if (w.reduced_first || (r->dims && w.column_only && !w.row_like))
         return false;
-    int best = -1;
-    for (int d = 0; d < IR_MAX_DIMS; d++)
-        if (w.votes[d] > 0 && (best < 0 || w.votes[d] >= w.votes[best]))
-            best = d;
     return best < 0 || ir_dimset_has(r->attr.axes, best);
 }
 
@@ -596,7 +597,10 @@ static int store_sink(sched_plan *p, const ir_node *n)
         return p->mat[n->id];
     int s = add_sink(p, SINK_STORE, n);
     p->mat[n->id] = s;
-    canonical_path(&p->sinks[s], n->dims);
+    sched_sink *k = &p->sinks[s];
+    canonical_path(k, n->dims);
+    k->mdims = k->depth;
+    memcpy(k->morder, k->path, sizeof k->path);
     return s;
 }
 
@@ -615,10 +619,24 @@ static int reduce_sink(sched_plan *p, const ir_node *r)
         k->path[k->depth++] = d;
     IR_DIMSET_FOREACH(d, second)
         k->path[k->depth++] = d;
+    /* the dim the inputs are contiguous in innermost (z[j, d] in the sum
+     * over i of z[i, d] * g[i, j]: loops i, j, d, so g[i, j], which may
+     * cost exps, is computed once per (i, j) and not again for every d);
+     * the outer loop, the sweep's, stays */
+    int inner = p->inner[r->id];
+    if (inner >= 0 && first && ir_dimset_has(second, inner) && ir_dimset_count(second) > 1) {
+        int at = k->depth - 1;
+        while (k->path[at] != inner)
+            at--;
+        memmove(&k->path[at], &k->path[at + 1], sizeof(int) * (size_t)(k->depth - 1 - at));
+        k->path[k->depth - 1] = inner;
+    }
     k->rdepth = 0;
     for (int i = 0; i < k->depth; i++)
-        if (ir_dimset_has(res, k->path[i]))
+        if (ir_dimset_has(res, k->path[i])) {
             k->rdepth = i + 1;
+            k->morder[k->mdims++] = k->path[i];
+        }
     k->rows_owned = k->depth > 0 && ir_dimset_has(res, k->path[0]);
     return s;
 }
@@ -1027,10 +1045,11 @@ sched_plan *sched_build(const ir_graph *src, strbuf *err)
     p->mat = sup_malloc(sizeof(int) * (g->nnodes + 1));
     p->dr_first = sup_calloc(g->nnodes + 1, sizeof *p->dr_first);
     p->stored = sup_calloc(g->nnodes + 1, sizeof *p->stored);
+    p->inner = sup_malloc(sizeof(int) * (g->nnodes + 1));
     for (uint32_t i = 0; i < g->nnodes; i++) {
-        p->mat[i] = -1;
+        p->mat[i] = p->inner[i] = -1;
         if (ir_op_info_of(g->nodes[i]->op)->kind == IR_REDUCE)
-            p->dr_first[i] = orient(g, g->nodes[i]);
+            p->dr_first[i] = orient(g, g->nodes[i], &p->inner[i]);
     }
     choose_stores(p);
     for (int round = 0;; round++) {
@@ -1062,6 +1081,7 @@ void sched_free(sched_plan *p)
     sup_free(p->mat);
     sup_free(p->dr_first);
     sup_free(p->stored);
+    sup_free(p->inner);
     ir_graph_free(p->g);
     sup_free(p);
 }

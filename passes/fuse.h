@@ -77,6 +77,10 @@ typedef struct sched_sink {
      * the loops after them only reduce (their partial sums stay in registers). */
     int rdepth;
     bool rows_owned; /* REDUCE: path[0] is a result dim: chunks own disjoint rows */
+    /* REDUCE, STORE: the memory order of the buffer (and of the partials):
+     * the result dims in the order the path visits them */
+    int morder[IR_MAX_DIMS];
+    int mdims;
     int level;
     int sweep;  /* index in plan->sweeps */
     int *deps;  /* materialized reductions read (sink indices) */
@@ -112,6 +116,7 @@ typedef struct sched_plan {
     int *mat; /* per node id of g: sink index of its materialized value, or -1 */
     bool *stored; /* per node id: an elementwise value stored (SINK_STORE), not recomputed */
     bool *dr_first; /* per node id: reduction whose natural order is result dims first */
+    int *inner;     /* per node id: reduction's dim its inputs are contiguous in, or -1 */
 } sched_plan;
 
 /* The symbolic index environment of the walk: for each dim of a node being
