@@ -58,6 +58,10 @@ LLVMValueRef cg_lower(LLVMModuleRef m, const cg_target *t, const sched_plan *p,
 /* Milliseconds of the last cg_build_module in this thread: lowering, O3. */
 extern _Thread_local double cg_last_times[2];
 
+/* Build plan + module (verified, not optimized) for the graphs. */
+bool cg_lower_module(LLVMContextRef ctx, const cg_target *t, LLVMTargetMachineRef tm,
+                     const ir_graph *const *graphs, const char *const *symbols, int n,
+                     LLVMModuleRef *out, cg_kernel_info *infos, strbuf *err);
 /* Build plan + module + O3 for one graph (what jit, aot and print share). */
 bool cg_build_module(LLVMContextRef ctx, const cg_target *t, LLVMTargetMachineRef tm,
                      const ir_graph *const *graphs, const char *const *symbols, int n,

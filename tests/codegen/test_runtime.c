@@ -1,5 +1,6 @@
 /* test_runtime.c - what a kernel promises besides its numbers:
- *   - bitwise identical results for 1, 2 and 7 threads and any chunk order;
+ *   - bitwise identical results for 1, 2 and 7 threads and any chunk order,
+ *     and whether the kernel was compiled whole or in parts (jit.c);
  *   - an out-of-range gather index returns LK_ERR_INDEX naming the check,
  *     the value and its position, with no output written at all;
  *   - a scalar input left NULL takes its default;
@@ -68,6 +69,17 @@ static void check_deterministic(cg_case *c)
         uint64_t s = seed * 7919;
         assert_int_equal(run_kernel(c, fn, shuffled_parallel, &s), LK_OK);
         assert_same(c, ref, "in a shuffled chunk order");
+    }
+    /* compiled in one part, and in three (kernel and sweeps apart) */
+    static const char *const parts[] = {"1", "3"};
+    for (size_t k = 0; k < SUP_ARRAY_LEN(parts); k++) {
+        setenv("LOSSC_CG_THREADS", parts[k], 1);
+        lk_kernel_fn fk = compile(c, NULL);
+        unsetenv("LOSSC_CG_THREADS");
+        assert_int_equal(run_kernel(c, fk, NULL, NULL), LK_OK);
+        char how[64];
+        snprintf(how, sizeof how, "compiled in up to %s parts", parts[k]);
+        assert_same(c, ref, how);
     }
     free_snapshot(c, ref);
     free_inputs(c, data);
