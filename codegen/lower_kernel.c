@@ -394,10 +394,8 @@ static void fill_identity(cg_fn *f, LLVMValueRef base, int dt, int op, LLVMValue
     at_body(f);
 }
 
-/* Scalar inputs with a default that feed a pow exponent (focal's gamma):
- * the sweep gets a second body that evaluates them as their default, where
- * pow(x, 2) is x * x, taken when the run-time values equal the defaults.
- * Returns how many, marking them in spec. */
+/* Scalar inputs with a default that feed a pow exponent (focal's gamma),
+ * marked in spec; returns how many (see SW_SPEC). */
 static int find_specializations(const sched_plan *p, bool *spec)
 {
     const ir_graph *g = p->g;
@@ -432,31 +430,58 @@ static int find_specializations(const sched_plan *p, bool *spec)
     return n;
 }
 
-/* Two versions of a sweep's body, chosen per chunk by cond: bb[0] (true)
- * and bb[1] branch from the root body; both end in bb[2]. */
-static void split_body(cg_fn *f, LLVMValueRef cond, const char *const names[3],
-                       LLVMBasicBlockRef bb[3])
+/* How a sweep's body comes: one version, or two chosen per kernel call by
+ * the sizes and scalar inputs alone (version_cond), each its own function,
+ * so that the JIT can compile them in parallel (jit.c):
+ *   ROWS: rows whose work is shorter than two vectors are vectorized across
+ *         rows: the outer loop vectorized, the inner ones scalar over varying
+ *         lanes (version 0), else along rows (version 1);
+ *   SPEC: scalar inputs with a default that feed a pow exponent (focal's
+ *         gamma) evaluated as their default, where pow(x, 2) is x * x
+ *         (version 0), taken when the run-time values equal the defaults;
+ *         else the general body (version 1). */
+enum { SW_ONE, SW_ROWS, SW_SPEC };
+
+static int sweep_kind(const sched_plan *p, const sched_sweep *sw, bool *spec)
 {
-    for (int i = 0; i < 3; i++)
-        bb[i] = LLVMAppendBasicBlockInContext(f->ctx, f->fn, names[i]);
-    LLVMBuildCondBr(f->b, cond, bb[0], bb[1]);
+    if (sched_inner_dims(p, sw))
+        return SW_ROWS;
+    return find_specializations(p, spec) ? SW_SPEC : SW_ONE;
 }
 
-/* One version: the sweep's loops from `start`; the root body goes on at join. */
-static void emit_body(cg_fn *f, sweep_ctx *c, const sched_sink *const *ss, int n,
-                      LLVMBasicBlockRef start, LLVMBasicBlockRef join)
+/* True when version 0 of sweep sw runs (at the root body of f). */
+static LLVMValueRef version_cond(cg_fn *f, const sched_sweep *sw, int kind, const bool *spec)
 {
-    cg_scope *root = &f->scopes[0];
-    root->tail[CH_BODY] = start;
-    memo_clear(f);
-    emit_tree(f, c, ss, n, 0);
-    LLVMPositionBuilderAtEnd(f->b, root->tail[CH_BODY]);
-    LLVMBuildBr(f->b, join);
-    root->tail[CH_BODY] = join;
+    const sched_plan *p = f->p;
+    at(f, 0, CH_BODY);
+    if (kind == SW_ROWS) {
+        LLVMValueRef work = i64c(f, 1);
+        IR_DIMSET_FOREACH(d, sched_inner_dims(p, sw))
+            work = LLVMBuildMul(f->b, work, f->size[d], "");
+        /* LOSSC_CG_ROWS=across|along forces one body (tests run both) */
+        const char *force = getenv("LOSSC_CG_ROWS");
+        int64_t limit = force && !strcmp(force, "across")  ? INT64_MAX
+                        : force && !strcmp(force, "along") ? 0
+                                                           : 2 * (int64_t)f->W1;
+        return LLVMBuildICmp(f->b, LLVMIntSLT, work, i64c(f, limit), "short");
+    }
+    /* if every specialized input holds its default: the fast body */
+    cv env[IR_MAX_DIMS];
+    memset(env, 0, sizeof env);
+    LLVMValueRef all = LLVMConstInt(LLVMInt1TypeInContext(f->ctx), 1, 0);
+    for (int i = 0; i < p->g->ninputs; i++)
+        if (spec[i]) {
+            const ir_input *in = &p->g->inputs[i];
+            cv v = cg_eval(f, in->node, env);
+            at(f, 0, CH_BODY);
+            LLVMValueRef d = LLVMConstReal(ty_scalar(f, in->dtype), in->default_value);
+            all = LLVMBuildAnd(f->b, all, LLVMBuildFCmp(f->b, LLVMRealOEQ, v.v, d, ""), "");
+        }
+    return all;
 }
 
 static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, int swi,
-                                const char *symbol, strbuf *err, bool *failed)
+                                int version, const char *symbol, strbuf *err, bool *failed)
 {
     const sched_plan *p = k->p;
     const sched_sweep *sw = &p->sweeps[swi];
@@ -464,7 +489,7 @@ static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, in
     LLVMTypeRef params[2] = {k->ptr, k->i64};
     LLVMTypeRef fty = LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, 2, 0);
     char name[512];
-    snprintf(name, sizeof name, "%s.sweep%d", symbol, swi);
+    snprintf(name, sizeof name, "%s.sweep%d%s", symbol, swi, version ? ".v1" : "");
     LLVMValueRef fn = LLVMAddFunction(m, name, fty);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     cg_fn f;
@@ -505,52 +530,18 @@ static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, in
         }
     }
     bool *spec = sup_calloc((size_t)p->g->ninputs + 1, 1);
-    /* Rows whose work is shorter than two vectors are vectorized across
-     * rows: a second body with the outer loop vectorized and the inner ones
-     * scalar over varying lanes, chosen per chunk by the sizes alone. */
-    ir_dimset inner = sched_inner_dims(p, sw);
-    if (inner) {
-        at(&f, 0, CH_BODY);
-        LLVMValueRef work = i64c(&f, 1);
-        IR_DIMSET_FOREACH(d, inner)
-            work = LLVMBuildMul(f.b, work, f.size[d], "");
-        /* LOSSC_CG_ROWS=across|along forces one body (tests run both) */
-        const char *force = getenv("LOSSC_CG_ROWS");
-        int64_t limit = force && !strcmp(force, "across")  ? INT64_MAX
-                        : force && !strcmp(force, "along") ? 0
-                                                           : 2 * (int64_t)f.W1;
-        LLVMValueRef small = LLVMBuildICmp(f.b, LLVMIntSLT, work, i64c(&f, limit), "short");
-        LLVMBasicBlockRef bb[3];
-        split_body(&f, small, (const char *const[3]){"across_rows", "along_rows", "rows.done"}, bb);
-        int w = f.W;
+    int kind = sweep_kind(p, sw, spec);
+    at(&f, 0, CH_BODY);
+    if (kind == SW_ROWS && version == 0) {
         c.across_rows = true;
         f.W = f.W1; /* see fn_init */
-        emit_body(&f, &c, ss, sw->nsinks, bb[0], bb[2]);
-        c.across_rows = false;
-        f.W = w;
-        emit_body(&f, &c, ss, sw->nsinks, bb[1], bb[2]);
-    } else if (find_specializations(p, spec)) {
-        /* if every specialized input holds its default: the fast body */
-        at(&f, 0, CH_BODY);
-        LLVMValueRef all = LLVMConstInt(LLVMInt1TypeInContext(f.ctx), 1, 0);
-        for (int i = 0; i < p->g->ninputs; i++)
-            if (spec[i]) {
-                const ir_input *in = &p->g->inputs[i];
-                cv v = cg_eval(&f, in->node, c.env);
-                at(&f, 0, CH_BODY);
-                LLVMValueRef d = LLVMConstReal(ty_scalar(&f, in->dtype), in->default_value);
-                all = LLVMBuildAnd(f.b, all, LLVMBuildFCmp(f.b, LLVMRealOEQ, v.v, d, ""), "");
-            }
-        LLVMBasicBlockRef bb[3];
-        split_body(&f, all, (const char *const[3]){"defaults", "general", "chunk.done"}, bb);
+    } else if (kind == SW_SPEC && version == 0) {
         f.spec = spec;
-        emit_body(&f, &c, ss, sw->nsinks, bb[0], bb[2]);
-        f.spec = NULL;
+    } else if (kind == SW_SPEC) {
         f.W = f.W1; /* see fn_init */
-        emit_body(&f, &c, ss, sw->nsinks, bb[1], bb[2]);
-    } else {
-        emit_tree(&f, &c, ss, sw->nsinks, 0);
     }
+    emit_tree(&f, &c, ss, sw->nsinks, 0);
+    f.spec = NULL;
     sup_free(spec);
     if (f.streamed) { /* non-temporal stores are weakly ordered: fence them */
         at(&f, 0, CH_BODY);
@@ -598,11 +589,20 @@ typedef struct kernel_state {
     LLVMTypeRef free_ty;
 } kernel_state;
 
-static void run_sweep(cg_fn *f, kernel_state *ks, int swi, LLVMValueRef sweep_fn)
+static void run_sweep(cg_fn *f, kernel_state *ks, int swi, LLVMValueRef const sweep_fn[2])
 {
     kctx *k = ks->k;
     LLVMTypeRef sweep_ty = LLVMFunctionType(LLVMVoidTypeInContext(f->ctx),
                                             (LLVMTypeRef[]){k->ptr, k->i64}, 2, 0);
+    LLVMValueRef fn = sweep_fn[0];
+    if (sweep_fn[1]) {
+        bool *spec = sup_calloc((size_t)f->p->g->ninputs + 1, 1);
+        const sched_sweep *sw = &f->p->sweeps[swi];
+        LLVMValueRef cond = version_cond(f, sw, sweep_kind(f->p, sw, spec), spec);
+        sup_free(spec);
+        at_body(f);
+        fn = LLVMBuildSelect(f->b, cond, sweep_fn[0], sweep_fn[1], "sweep");
+    }
     at_body(f);
     LLVMBuildStore(f->b, ks->rows[swi], frame_slot(f, k, ks->frame, FR_ROWS));
     LLVMValueRef two = i64c(f, 2), three = i64c(f, 3);
@@ -617,13 +617,13 @@ static void run_sweep(cg_fn *f, kernel_state *ks, int swi, LLVMValueRef sweep_fn
     LLVMPositionBuilderAtEnd(f->b, pb);
     LLVMTypeRef par_ty = LLVMFunctionType(LLVMVoidTypeInContext(f->ctx),
                                           (LLVMTypeRef[]){k->ptr, k->ptr, k->ptr, k->i64}, 4, 0);
-    LLVMBuildCall2(f->b, par_ty, par, (LLVMValueRef[]){pool, sweep_fn, ks->frame, ks->chunks[swi]},
+    LLVMBuildCall2(f->b, par_ty, par, (LLVMValueRef[]){pool, fn, ks->frame, ks->chunks[swi]},
                    4, "");
     LLVMBuildBr(f->b, join);
     f->scopes[0].tail[CH_BODY] = sb;
     LLVMValueRef c = scope_open_loop(f, CH_BODY, i64c(f, 0), ks->chunks[swi], false, -1);
     at_body(f);
-    LLVMBuildCall2(f->b, sweep_ty, sweep_fn, (LLVMValueRef[]){ks->frame, c}, 2, "");
+    LLVMBuildCall2(f->b, sweep_ty, fn, (LLVMValueRef[]){ks->frame, c}, 2, "");
     scope_close(f);
     at_body(f);
     LLVMBuildBr(f->b, join);
@@ -751,10 +751,17 @@ LLVMValueRef cg_lower(LLVMModuleRef m, const cg_target *t, const sched_plan *p,
     k.frame_ty = LLVMArrayType(k.i64, (unsigned)k.nslots);
     bool failed = false;
 
-    LLVMValueRef *sweep_fn = sup_calloc((size_t)p->nsweeps + 1, sizeof *sweep_fn);
+    /* per sweep, its version 0 and 1 (or NULL) */
+    LLVMValueRef(*sweep_fn)[2] = sup_calloc((size_t)p->nsweeps + 1, sizeof *sweep_fn);
+    bool *spec = sup_calloc((size_t)p->g->ninputs + 1, 1);
     for (int s = 0; s < p->nsweeps; s++)
-        if (p->sweeps[s].outer >= 0)
-            sweep_fn[s] = build_sweep(m, t, &k, s, symbol, err, &failed);
+        if (p->sweeps[s].outer >= 0) {
+            memset(spec, 0, (size_t)p->g->ninputs + 1);
+            int versions = sweep_kind(p, &p->sweeps[s], spec) == SW_ONE ? 1 : 2;
+            for (int v = 0; v < versions; v++)
+                sweep_fn[s][v] = build_sweep(m, t, &k, s, v, symbol, err, &failed);
+        }
+    sup_free(spec);
 
     LLVMTypeRef kty = LLVMFunctionType(k.i32, &k.ptr, 1, 0);
     LLVMValueRef fn = LLVMAddFunction(m, symbol, kty);
