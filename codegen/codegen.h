@@ -19,6 +19,7 @@ typedef struct cg_options {
     const char *cpu;      /* NULL or "": the host CPU; else an LLVM CPU name ("x86-64-v3") */
     const char *features; /* NULL: the CPU's own (the host's features for the host) */
     const char *symbol;   /* the kernel's function name */
+    int threads;          /* the JIT's compile threads; 0: one per core */
 } cg_options;
 
 /* One run-time range check of a kernel, so that the runtime can name what

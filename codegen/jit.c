@@ -26,6 +26,7 @@ struct cg_jit {
     LLVMTargetMachineRef tm; /* for the O3 pipeline (the JIT has its own for codegen) */
     LLVMTargetMachineRef part_tm[CG_MAX_PARTS]; /* per helper thread of a split compile */
     cg_target target;
+    int threads; /* compile threads; 0: one per core */
     pthread_mutex_t lock;
     char **names; /* symbols defined so far */
     int nnames;
@@ -42,6 +43,7 @@ static void take_error(LLVMErrorRef e, const char *what, strbuf *err)
 cg_jit *cg_jit_create(const cg_options *opts, strbuf *err)
 {
     cg_jit *j = sup_calloc(1, sizeof *j);
+    j->threads = opts ? opts->threads : 0;
     if (!cg_target_init(&j->target, opts, err)) {
         sup_free(j);
         return NULL;
@@ -269,11 +271,12 @@ static void *part_run(void *arg)
     return NULL;
 }
 
-/* Compile threads: LOSSC_CG_THREADS, else the cores (at most CG_MAX_PARTS). */
-static int compile_threads(void)
+/* Compile threads (at most CG_MAX_PARTS): LOSSC_CG_THREADS (developers),
+ * else the JIT's, else one per core. */
+static int compile_threads(const cg_jit *j)
 {
     const char *env = getenv("LOSSC_CG_THREADS");
-    long n = env && *env ? atol(env) : sysconf(_SC_NPROCESSORS_ONLN);
+    long n = env && *env ? atol(env) : j->threads > 0 ? j->threads : sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : n > CG_MAX_PARTS ? CG_MAX_PARTS : (int)n;
 }
 
@@ -293,7 +296,7 @@ static LLVMOrcExecutorAddress compile_parts(cg_jit *j, const ir_graph *g, const 
     double build0 = cpu_ms() - t0;
     LLVMValueRef roots[CG_MAX_ROOTS];
     int nroots = root_functions(m0, name, roots, CG_MAX_ROOTS);
-    int nparts = compile_threads();
+    int nparts = compile_threads(j);
     if (nparts > nroots)
         nparts = nroots;
     if (nparts <= 1)

@@ -127,7 +127,7 @@ static lossc_status ensure_jit(lossc_ctx *ctx)
         return LOSSC_OK;
     strbuf err;
     sb_init(&err);
-    cg_options target = {.cpu = ctx->cpu, .features = ctx->features};
+    cg_options target = {.cpu = ctx->cpu, .features = ctx->features, .threads = ctx->threads};
     ctx->jit = cg_jit_create(&target, &err);
     lossc_status st = LOSSC_OK;
     if (ctx->jit)

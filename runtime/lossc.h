@@ -72,14 +72,16 @@ const char *lossc_version(void);
 typedef void *(*lossc_realloc_fn)(void *ud, void *ptr, size_t size);
 
 typedef struct lossc_ctx_opts {
-    int threads;          /* 0: every core */
+    int threads;          /* 0: every core (for running kernels and compiling them) */
     const char *cpu;      /* NULL: the host CPU; else an LLVM CPU name ("x86-64-v3") */
     const char *features; /* NULL: the CPU's own features */
     /* Allocator for everything lossc allocates (NULL: libc). The compiler
      * stages share one process-wide hook, so it takes effect for the whole
      * process: install it before the first context and keep it compatible
-     * with memory allocated before. A failed allocation in the runtime is
-     * LOSSC_ERR_NOMEM; inside the compiler stages it aborts the process. */
+     * with memory allocated before, and callable from several threads at
+     * once (a compile runs on up to `threads`). A failed allocation in the
+     * runtime is LOSSC_ERR_NOMEM; inside the compiler stages it aborts the
+     * process. */
     lossc_realloc_fn alloc;
     void *alloc_ud;
 } lossc_ctx_opts;
