@@ -220,16 +220,10 @@ static int count_one(const char *name)
         }
         double **data = make_inputs(&c);
         run_kernel(&c, fn, NULL, NULL); /* warm: outputs allocated */
-        void *bufs[2 * CG_MAX_IO];
-        for (int i = 0; i < g->ninputs; i++)
-            bufs[i] = c.in[i];
-        for (int o = 0; o < g->noutputs; o++)
-            bufs[g->ninputs + o] = c.out[o];
-        int64_t dims[IR_MAX_DIMS];
-        for (int d = 0; d < g->ndims; d++)
-            dims[d] = c.size[ir_dim_root(g, d)];
+        cg_call call;
+        cg_call_pack(&c, &call);
         lk_error e;
-        lk_args a = {bufs, dims, NULL, NULL, &e};
+        lk_args a = {call.bufs, call.dims, NULL, NULL, &e};
         CALLGRIND_TOGGLE_COLLECT;
         fn(&a);
         CALLGRIND_TOGGLE_COLLECT;
@@ -305,16 +299,11 @@ int main(int argc, char **argv)
                 bytes += (double)c.out_count[o] *
                          (double)ir_dtype_size((ir_dtype)g->outputs[o].node->dtype);
         /* time the kernel call alone, on buffers already touched */
-        void *bufs[2 * CG_MAX_IO];
-        for (int i = 0; i < g->ninputs; i++)
-            bufs[i] = c.in[i];
-        for (int o = 0; o < g->noutputs; o++)
-            bufs[g->ninputs + o] = c.out[o];
-        int64_t dims[IR_MAX_DIMS];
-        for (int d = 0; d < g->ndims; d++)
-            dims[d] = c.size[ir_dim_root(g, d)];
+        cg_call call;
+        cg_call_pack(&c, &call);
         lk_error e;
-        lk_args a1 = {bufs, dims, pool_parallel, &p1, &e}, at = {bufs, dims, pool_parallel, &pt, &e};
+        lk_args a1 = {call.bufs, call.dims, pool_parallel, &p1, &e};
+        lk_args at = {call.bufs, call.dims, pool_parallel, &pt, &e};
         double t1[64], tt[64];
         for (int r = 0; r < reps && r < 64; r++) {
             double t0 = now_ms();

@@ -154,14 +154,28 @@ static inline void free_case_buffers(cg_case *c)
 }
 
 /* Run the kernel on the case's inputs (outputs pre-filled with 0xA5 bytes). */
+/* The kernel's buffer and size tables for c's current buffers. */
+typedef struct cg_call {
+    void *bufs[2 * CG_MAX_IO];
+    int64_t dims[IR_MAX_DIMS];
+} cg_call;
+
+static inline void cg_call_pack(const cg_case *c, cg_call *k)
+{
+    const ir_graph *g = c->g;
+    for (int i = 0; i < g->ninputs; i++)
+        k->bufs[i] = c->in[i];
+    for (int o = 0; o < g->noutputs; o++)
+        k->bufs[g->ninputs + o] = c->out[o];
+    for (int d = 0; d < g->ndims; d++)
+        k->dims[d] = c->size[ir_dim_root(g, d)];
+}
+
 static inline int32_t run_kernel(cg_case *c, lk_kernel_fn fn, lk_parallel_fn par, void *pool)
 {
     ir_graph *g = c->g;
-    void *bufs[2 * CG_MAX_IO];
     if (g->ninputs > CG_MAX_IO || g->noutputs > CG_MAX_IO)
         fail_msg("test graph too large for the harness");
-    for (int i = 0; i < g->ninputs; i++)
-        bufs[i] = c->in[i];
     for (int o = 0; o < g->noutputs; o++) {
         int64_t n = dims_count(c, g->outputs[o].node->dims);
         c->out_count[o] = n;
@@ -169,13 +183,11 @@ static inline int32_t run_kernel(cg_case *c, lk_kernel_fn fn, lk_parallel_fn par
         free(c->out[o]);
         c->out[o] = malloc(bytes);
         memset(c->out[o], 0xA5, bytes);
-        bufs[g->ninputs + o] = c->out[o];
     }
-    int64_t dims[IR_MAX_DIMS];
-    for (int d = 0; d < g->ndims; d++)
-        dims[d] = c->size[ir_dim_root(g, d)];
+    cg_call k;
+    cg_call_pack(c, &k);
     memset(&c->error, 0, sizeof c->error);
-    lk_args args = {bufs, dims, par, pool, &c->error};
+    lk_args args = {k.bufs, k.dims, par, pool, &c->error};
     c->status = fn(&args);
     return c->status;
 }
