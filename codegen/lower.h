@@ -234,13 +234,19 @@ struct cg_acc {
     int op, dt;
     int sdt;           /* dtype of both parts (f64 for a wide f32 sum, else dt) */
     LLVMValueRef s, v; /* allocas */
+    int vw;            /* lanes of the vector part */
     int depth;         /* scope the accumulator was started in */
     bool lanes_are_results; /* started inside a vectorized loop */
 };
 /* wide: an f32 sum or product accumulates in f64 (both parts; it finishes
  * in f64): the partial results of a chunk, so that a chunk's 64K elements
  * add up to 1e-12 rather than 1e-5 (the conversion is one instruction per
- * vector, hidden by memory in the losses that have such sums). */
+ * vector, hidden by memory in the losses that have such sums). A wide sum
+ * whose lanes fold into one result first adds its W f32 lanes pairwise down
+ * to one register of f64 lanes (4 on AVX2) and widens those: two more f32
+ * roundings per element, however long the chunk, for a quarter of the f64
+ * work and of the accumulator registers (16 lanes of three sums, as in
+ * Dice, would otherwise hold 12 of AVX2's 16 registers and spill). */
 void acc_begin(cg_fn *f, cg_acc *a, int op, int dt, bool wide);
 void acc_add(cg_fn *f, cg_acc *a, const cv *x);
 cv acc_finish(cg_fn *f, cg_acc *a, uint64_t loops);

@@ -782,22 +782,29 @@ LLVMValueRef red_combine(cg_fn *f, int op, int dt, LLVMValueRef a, LLVMValueRef 
 }
 
 /* Fold the lanes of v in a fixed tree order (halves, then quarters, ...). */
-LLVMValueRef red_horizontal(cg_fn *f, int op, int dt, LLVMValueRef v)
+/* v's lanes added pairwise (halves, then halves of those) down to w lanes. */
+static LLVMValueRef fold_lanes(cg_fn *f, int op, int dt, LLVMValueRef v, int w)
 {
     LLVMTypeRef i32 = LLVMInt32TypeInContext(f->ctx);
-    for (int w = f->W / 2; w >= 1; w /= 2) {
+    for (int n = (int)LLVMGetVectorSize(LLVMTypeOf(v)) / 2; n >= w; n /= 2) {
         LLVMValueRef lo[64], hi[64];
-        for (int i = 0; i < w; i++) {
+        for (int i = 0; i < n; i++) {
             lo[i] = LLVMConstInt(i32, (unsigned long long)i, 0);
-            hi[i] = LLVMConstInt(i32, (unsigned long long)(i + w), 0);
+            hi[i] = LLVMConstInt(i32, (unsigned long long)(i + n), 0);
         }
         LLVMValueRef a = LLVMBuildShuffleVector(f->b, v, LLVMGetPoison(LLVMTypeOf(v)),
-                                                LLVMConstVector(lo, (unsigned)w), "");
+                                                LLVMConstVector(lo, (unsigned)n), "");
         LLVMValueRef b = LLVMBuildShuffleVector(f->b, v, LLVMGetPoison(LLVMTypeOf(v)),
-                                                LLVMConstVector(hi, (unsigned)w), "");
+                                                LLVMConstVector(hi, (unsigned)n), "");
         v = red_combine(f, op, dt, a, b);
     }
-    return LLVMBuildExtractElement(f->b, v, LLVMConstInt(i32, 0, 0), "");
+    return v;
+}
+
+LLVMValueRef red_horizontal(cg_fn *f, int op, int dt, LLVMValueRef v)
+{
+    return LLVMBuildExtractElement(f->b, fold_lanes(f, op, dt, v, 1),
+                                   LLVMConstInt(LLVMInt32TypeInContext(f->ctx), 0, 0), "");
 }
 
 void acc_begin(cg_fn *f, cg_acc *a, int op, int dt, bool wide)
@@ -807,10 +814,18 @@ void acc_begin(cg_fn *f, cg_acc *a, int op, int dt, bool wide)
     a->sdt = wide && dt == DT_F32 && (op == OP_SUM || op == OP_PROD) ? DT_F64 : dt;
     a->depth = f->depth;
     a->lanes_are_results = f->scopes[f->depth].vpos >= 0;
+    a->vw = f->W;
+    if (a->sdt != dt && op == OP_SUM && !a->lanes_are_results) {
+        int reg = f->t->vector_bits / 64; /* f64 lanes of one register */
+        a->vw = reg < 1 ? 1 : reg < f->W ? reg : f->W;
+    }
     a->s = entry_alloca(f, ty_scalar(f, a->sdt), "acc");
-    a->v = entry_alloca(f, ty_vec(f, a->sdt), "vacc");
+    a->v = entry_alloca(f, LLVMVectorType(ty_scalar(f, a->sdt), (unsigned)a->vw), "vacc");
     LLVMBuildStore(f->b, red_identity(f, op, a->sdt, false), a->s);
-    LLVMBuildStore(f->b, red_identity(f, op, a->sdt, true), a->v);
+    LLVMBuildStore(f->b, a->vw == f->W ? red_identity(f, op, a->sdt, true)
+                                       : LLVMConstNull(LLVMVectorType(ty_scalar(f, a->sdt),
+                                                                      (unsigned)a->vw)),
+                   a->v);
 }
 
 void acc_add(cg_fn *f, cg_acc *a, const cv *x)
@@ -824,8 +839,13 @@ void acc_add(cg_fn *f, cg_acc *a, const cv *x)
          * widen each time; the invariant `last` is widened once. */
         if (s->mask)
             v = sel(f, s->full, v, sel(f, s->last, v, red_identity(f, a->op, a->dt, true)));
-        v = emit_cast(f, v, a->dt, a->sdt, true);
-        LLVMValueRef old = LLVMBuildLoad2(f->b, ty_vec(f, a->sdt), a->v, "");
+        if (a->vw < f->W) { /* see cg_acc: a few f32 lanes added before widening */
+            v = fold_lanes(f, a->op, a->dt, v, a->vw);
+            v = LLVMBuildFPExt(f->b, v, LLVMVectorType(ty_scalar(f, a->sdt), (unsigned)a->vw), "");
+        } else {
+            v = emit_cast(f, v, a->dt, a->sdt, true);
+        }
+        LLVMValueRef old = LLVMBuildLoad2(f->b, LLVMTypeOf(v), a->v, "");
         LLVMBuildStore(f->b, red_combine(f, a->op, a->sdt, old, v), a->v);
     } else {
         LLVMValueRef old = LLVMBuildLoad2(f->b, ty_scalar(f, a->sdt), a->s, "");
@@ -837,7 +857,8 @@ void acc_add(cg_fn *f, cg_acc *a, const cv *x)
 cv acc_finish(cg_fn *f, cg_acc *a, uint64_t loops)
 {
     LLVMValueRef s = LLVMBuildLoad2(f->b, ty_scalar(f, a->sdt), a->s, "");
-    LLVMValueRef v = LLVMBuildLoad2(f->b, ty_vec(f, a->sdt), a->v, "");
+    LLVMValueRef v = LLVMBuildLoad2(f->b, LLVMVectorType(ty_scalar(f, a->sdt), (unsigned)a->vw),
+                                    a->v, "");
     if (a->lanes_are_results)
         return (cv){.v = red_combine(f, a->op, a->sdt, v, splat(f, s)), .shape = CV_VARYING,
                     .dt = (uint8_t)a->sdt, .loops = loops};
