@@ -337,8 +337,18 @@ static LLVMValueRef scale2(em *e, LLVMValueRef v, LLVMValueRef k)
     return vmul(e, vmul(e, v, pow2i(e, k1)), pow2i(e, isub(e, k, k1)));
 }
 
+/* f32: 1 + (r + r^2 Q) rounded once is within exp's bound (0.98 ulp over
+ * every float) with a third fewer instructions than exp_core's double word;
+ * f64 keeps the double word (0.77 ulp where the single rounding measures
+ * 0.96, too close to the bound for random testing to vouch for). */
 static LLVMValueRef emit_exp(em *e, LLVMValueRef x)
 {
+    const vm_consts *c = e->k;
+    if (c->bits == 32) {
+        exp_red red = exp_reduce(e, clamp(e, x, c->exp_lo, c->exp_hi));
+        LLVMValueRef p = vadd(e, kf(e, 1.0), fma3(e, red.r2, red.Q, red.r));
+        return scale2(e, p, red.k);
+    }
     LLVMValueRef k;
     dword p = exp_core(e, x, false, &k);
     return scale2(e, p.hi, k);
