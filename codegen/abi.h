@@ -38,7 +38,9 @@ typedef void (*lk_parallel_fn)(void *pool, lk_task_fn fn, void *ctx, int64_t nch
 enum {
     LK_OK = 0,
     LK_ERR_INDEX = 1, /* an index value out of range */
-    LK_ERR_NOMEM = 2  /* the kernel could not allocate its partial results */
+    LK_ERR_NOMEM = 2, /* the kernel could not allocate its partial results */
+    LK_ERR_COMPILE = 3 /* JIT only: compiling the version of a sweep this call
+                        * needs failed (check: which one); nothing was written */
 };
 
 typedef struct lk_error {

@@ -50,10 +50,28 @@ LLVMTargetMachineRef cg_target_open(cg_target *t, const cg_options *opts, strbuf
 /* Run the O3 pipeline on m for tm. */
 bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, strbuf *err);
 
+/* How a JIT kernel reaches the sweeps that come in two versions (see
+ * lower_kernel.c): through `table`, two entries per sweep (version 0, then
+ * 1), each NULL until compiled. At entry, before anything runs, the kernel
+ * picks every such sweep's version and calls resolve(ctx, slot) for an
+ * entry still NULL; resolve returns the function (stored in the table) or
+ * NULL, and then the kernel returns LK_ERR_COMPILE having written nothing.
+ * Without a cg_lazy (AOT) both versions are in the module. */
+typedef struct cg_lazy {
+    void *const *table;
+    void *(*resolve)(void *ctx, int32_t slot);
+    void *ctx;
+    /* out, if not NULL: per sweep, the version to compile with the kernel
+     * (the one most likely used), or -1 for a sweep not in the table */
+    int8_t *likely;
+} cg_lazy;
+
 /* Build the kernel for plan p into module m under `symbol` (external); its
  * helpers are internal. Returns the kernel function, or NULL with a message. */
 LLVMValueRef cg_lower(LLVMModuleRef m, const cg_target *t, const sched_plan *p,
-                      const char *symbol, strbuf *err);
+                      const char *symbol, cg_lazy *lazy, strbuf *err);
+/* The name of version v of sweep s of kernel `symbol`. */
+void cg_sweep_symbol(char *buf, size_t n, const char *symbol, int s, int v);
 
 /* Milliseconds of the last cg_build_module in this thread: lowering, O3. */
 extern _Thread_local double cg_last_times[2];
@@ -62,6 +80,12 @@ extern _Thread_local double cg_last_times[2];
 bool cg_lower_module(LLVMContextRef ctx, const cg_target *t, LLVMTargetMachineRef tm,
                      const ir_graph *const *graphs, const char *const *symbols, int n,
                      LLVMModuleRef *out, cg_kernel_info *infos, strbuf *err);
+/* Build the module of one kernel from its plan (verified, not optimized). */
+bool cg_lower_plan(LLVMContextRef ctx, const cg_target *t, LLVMTargetMachineRef tm,
+                   const sched_plan *p, const char *symbol, cg_lazy *lazy,
+                   LLVMModuleRef *out, strbuf *err);
+/* What the runtime needs to know of a kernel (checks, sweeps) from its plan. */
+void cg_plan_info(const sched_plan *p, cg_kernel_info *info);
 /* Build plan + module + O3 for one graph (what jit, aot and print share). */
 bool cg_build_module(LLVMContextRef ctx, const cg_target *t, LLVMTargetMachineRef tm,
                      const ir_graph *const *graphs, const char *const *symbols, int n,

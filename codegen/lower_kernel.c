@@ -1,8 +1,10 @@
 /* lower_kernel.c - a sched_plan -> the kernel function of abi.h.
  *
  *   int32_t kernel(const lk_args *args)
- *     sizes, pointers; one malloc for every materialized reduction, the
- *     per-chunk partial results and the per-chunk range-check slots
+ *     sizes, pointers; the version of each two-version sweep this call runs
+ *     (JIT: compiled now if need be, see cg_lazy); one malloc for every
+ *     materialized reduction, the per-chunk partial results and the
+ *     per-chunk range-check slots
  *     for each level:
  *       for each sweep over P:  parallel(pool, sweep_k, frame, nchunks)
  *                               (or a serial loop over the chunks)
@@ -432,7 +434,8 @@ static int find_specializations(const sched_plan *p, bool *spec)
 
 /* How a sweep's body comes: one version, or two chosen per kernel call by
  * the sizes and scalar inputs alone (version_cond), each its own function,
- * so that the JIT can compile them in parallel (jit.c):
+ * so that the JIT can compile them apart, and only the one a call uses
+ * (jit.c):
  *   ROWS: rows whose work is shorter than two vectors are vectorized across
  *         rows: the outer loop vectorized, the inner ones scalar over varying
  *         lanes (version 0), else along rows (version 1);
@@ -460,10 +463,9 @@ static LLVMValueRef version_cond(cg_fn *f, const sched_sweep *sw, int kind, cons
             work = LLVMBuildMul(f->b, work, f->size[d], "");
         /* LOSSC_CG_ROWS=across|along forces one body (tests run both) */
         const char *force = getenv("LOSSC_CG_ROWS");
-        int64_t limit = force && !strcmp(force, "across")  ? INT64_MAX
-                        : force && !strcmp(force, "along") ? 0
-                                                           : 2 * (int64_t)f->W1;
-        return LLVMBuildICmp(f->b, LLVMIntSLT, work, i64c(f, limit), "short");
+        if (force && (!strcmp(force, "across") || !strcmp(force, "along")))
+            return LLVMConstInt(LLVMInt1TypeInContext(f->ctx), !strcmp(force, "across"), 0);
+        return LLVMBuildICmp(f->b, LLVMIntSLT, work, i64c(f, 2 * (int64_t)f->W1), "short");
     }
     /* if every specialized input holds its default: the fast body */
     cv env[IR_MAX_DIMS];
@@ -480,6 +482,11 @@ static LLVMValueRef version_cond(cg_fn *f, const sched_sweep *sw, int kind, cons
     return all;
 }
 
+void cg_sweep_symbol(char *buf, size_t n, const char *symbol, int s, int v)
+{
+    snprintf(buf, n, "%s.sweep%d%s", symbol, s, v ? ".v1" : "");
+}
+
 static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, int swi,
                                 int version, const char *symbol, strbuf *err, bool *failed)
 {
@@ -489,7 +496,7 @@ static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, in
     LLVMTypeRef params[2] = {k->ptr, k->i64};
     LLVMTypeRef fty = LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, 2, 0);
     char name[512];
-    snprintf(name, sizeof name, "%s.sweep%d%s", symbol, swi, version ? ".v1" : "");
+    cg_sweep_symbol(name, sizeof name, symbol, swi, version);
     LLVMValueRef fn = LLVMAddFunction(m, name, fty);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     cg_fn f;
@@ -589,20 +596,60 @@ typedef struct kernel_state {
     LLVMTypeRef free_ty;
 } kernel_state;
 
-static void run_sweep(cg_fn *f, kernel_state *ks, int swi, LLVMValueRef const sweep_fn[2])
+/* The function sweep swi runs in this call (at the root body, before any
+ * sweep runs): its only version, or the one version_cond picks; with lazy,
+ * a run-time pick goes through the table, compiling the version if need be
+ * (see cg_lazy). */
+static LLVMValueRef sweep_function(cg_fn *f, kernel_state *ks, int swi,
+                                   LLVMValueRef const sweep_fn[2], cg_lazy *lazy)
+{
+    kctx *k = ks->k;
+    if (!sweep_fn[1])
+        return sweep_fn[0];
+    bool *spec = sup_calloc((size_t)f->p->g->ninputs + 1, 1);
+    const sched_sweep *sw = &f->p->sweeps[swi];
+    int kind = sweep_kind(f->p, sw, spec);
+    LLVMValueRef cond = version_cond(f, sw, kind, spec);
+    sup_free(spec);
+    at_body(f);
+    if (!lazy || LLVMIsConstant(cond)) /* a constant: the other version is never used */
+        return LLVMBuildSelect(f->b, cond, sweep_fn[0], sweep_fn[1], "sweep");
+    if (lazy->likely) /* the default exponent; rows of at least two vectors */
+        lazy->likely[swi] = kind == SW_SPEC ? 0 : 1;
+    LLVMValueRef slot = LLVMBuildSelect(f->b, cond, LLVMConstInt(k->i32, 2 * (unsigned)swi, 0),
+                                        LLVMConstInt(k->i32, 2 * (unsigned)swi + 1, 0), "slot");
+    LLVMValueRef table = LLVMConstIntToPtr(i64c(f, (int64_t)(uintptr_t)lazy->table), k->ptr);
+    LLVMValueRef at_slot = LLVMBuildZExt(f->b, slot, k->i64, "");
+    LLVMValueRef entry = LLVMBuildGEP2(f->b, k->ptr, table, &at_slot, 1, "");
+    LLVMValueRef have = LLVMBuildLoad2(f->b, k->ptr, entry, "version");
+    LLVMSetOrdering(have, LLVMAtomicOrderingAcquire);
+    LLVMSetAlignment(have, 8);
+    LLVMBasicBlockRef from = LLVMGetInsertBlock(f->b);
+    LLVMBasicBlockRef compile = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "version.compile");
+    LLVMBasicBlockRef failed = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "version.failed");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(f->ctx, f->fn, "version.ready");
+    LLVMBuildCondBr(f->b, LLVMBuildIsNull(f->b, have, ""), compile, done);
+    LLVMPositionBuilderAtEnd(f->b, compile);
+    LLVMTypeRef rty = LLVMFunctionType(k->ptr, (LLVMTypeRef[]){k->ptr, k->i32}, 2, 0);
+    LLVMValueRef resolve = LLVMConstIntToPtr(i64c(f, (int64_t)(uintptr_t)lazy->resolve), k->ptr);
+    LLVMValueRef ctx = LLVMConstIntToPtr(i64c(f, (int64_t)(uintptr_t)lazy->ctx), k->ptr);
+    LLVMValueRef made = LLVMBuildCall2(f->b, rty, resolve, (LLVMValueRef[]){ctx, slot}, 2, "");
+    LLVMBuildCondBr(f->b, LLVMBuildIsNull(f->b, made, ""), failed, done);
+    LLVMPositionBuilderAtEnd(f->b, failed);
+    store_error(f, k, LK_ERR_COMPILE, slot, i64c(f, 0), i64c(f, 0));
+    LLVMBuildRet(f->b, LLVMConstInt(k->i32, LK_ERR_COMPILE, 0));
+    LLVMPositionBuilderAtEnd(f->b, done);
+    LLVMValueRef fn = LLVMBuildPhi(f->b, k->ptr, "sweep");
+    LLVMAddIncoming(fn, (LLVMValueRef[]){have, made}, (LLVMBasicBlockRef[]){from, compile}, 2);
+    f->scopes[0].tail[CH_BODY] = done;
+    return fn;
+}
+
+static void run_sweep(cg_fn *f, kernel_state *ks, int swi, LLVMValueRef fn)
 {
     kctx *k = ks->k;
     LLVMTypeRef sweep_ty = LLVMFunctionType(LLVMVoidTypeInContext(f->ctx),
                                             (LLVMTypeRef[]){k->ptr, k->i64}, 2, 0);
-    LLVMValueRef fn = sweep_fn[0];
-    if (sweep_fn[1]) {
-        bool *spec = sup_calloc((size_t)f->p->g->ninputs + 1, 1);
-        const sched_sweep *sw = &f->p->sweeps[swi];
-        LLVMValueRef cond = version_cond(f, sw, sweep_kind(f->p, sw, spec), spec);
-        sup_free(spec);
-        at_body(f);
-        fn = LLVMBuildSelect(f->b, cond, sweep_fn[0], sweep_fn[1], "sweep");
-    }
     at_body(f);
     LLVMBuildStore(f->b, ks->rows[swi], frame_slot(f, k, ks->frame, FR_ROWS));
     LLVMValueRef two = i64c(f, 2), three = i64c(f, 3);
@@ -740,7 +787,7 @@ static LLVMValueRef call_libc(cg_fn *f, const char *name, LLVMTypeRef ret, LLVMT
 }
 
 LLVMValueRef cg_lower(LLVMModuleRef m, const cg_target *t, const sched_plan *p,
-                      const char *symbol, strbuf *err)
+                      const char *symbol, cg_lazy *lazy, strbuf *err)
 {
     LLVMContextRef ctx = LLVMGetModuleContext(m);
     kctx k = {.p = p};
@@ -773,6 +820,15 @@ LLVMValueRef cg_lower(LLVMModuleRef m, const cg_target *t, const sched_plan *p,
     ks.chunks = sup_calloc((size_t)p->nsweeps + 1, sizeof *ks.chunks);
     ks.aux = sup_calloc((size_t)p->nsinks + 1, sizeof *ks.aux);
     ks.frame = entry_alloca(&f, k.frame_ty, "frame");
+
+    /* which version of each sweep runs: known before any runs */
+    LLVMValueRef *sweep_entry = sup_calloc((size_t)p->nsweeps + 1, sizeof *sweep_entry);
+    for (int s = 0; s < p->nsweeps; s++) {
+        if (lazy && lazy->likely)
+            lazy->likely[s] = -1;
+        if (p->sweeps[s].outer >= 0)
+            sweep_entry[s] = sweep_function(&f, &ks, s, sweep_fn[s], lazy);
+    }
 
     /* the scratch layout, from the sizes */
     at(&f, 0, CH_BODY);
@@ -842,7 +898,7 @@ LLVMValueRef cg_lower(LLVMModuleRef m, const cg_target *t, const sched_plan *p,
             if (sw->level != lv)
                 continue;
             if (sw->outer >= 0) {
-                run_sweep(&f, &ks, s, sweep_fn[s]);
+                run_sweep(&f, &ks, s, sweep_entry[s]);
                 scan_checks(&f, &ks, s);
                 fold_partials(&f, &ks, s);
             } else {
@@ -860,5 +916,6 @@ LLVMValueRef cg_lower(LLVMModuleRef m, const cg_target *t, const sched_plan *p,
     sup_free(ks.chunks);
     sup_free(ks.aux);
     sup_free(sweep_fn);
+    sup_free(sweep_entry);
     return failed ? NULL : fn;
 }

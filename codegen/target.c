@@ -207,7 +207,7 @@ static void set_target_attrs(LLVMModuleRef m, const cg_target *t)
     }
 }
 
-static void fill_info(const ir_graph *g, const sched_plan *p, cg_kernel_info *info)
+void cg_plan_info(const sched_plan *p, cg_kernel_info *info)
 {
     memset(info, 0, sizeof *info);
     info->nsweeps = sched_num_sweeps(p);
@@ -215,7 +215,7 @@ static void fill_info(const ir_graph *g, const sched_plan *p, cg_kernel_info *in
     info->checks = sup_calloc((size_t)p->nchecks + 1, sizeof *info->checks);
     for (int c = 0; c < p->nchecks; c++) {
         const sched_check *k = &p->checks[c];
-        info->checks[c].input = k->input >= 0 ? sup_strdup(g->inputs[k->input].name) : NULL;
+        info->checks[c].input = k->input >= 0 ? sup_strdup(p->g->inputs[k->input].name) : NULL;
         info->checks[c].dim = k->dim;
         info->checks[c].loc = k->loc;
     }
@@ -242,32 +242,19 @@ static double clock_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-bool cg_lower_module(LLVMContextRef ctx, const cg_target *t, LLVMTargetMachineRef tm,
-                     const ir_graph *const *graphs, const char *const *symbols, int n,
-                     LLVMModuleRef *out, cg_kernel_info *infos, strbuf *err)
+static LLVMModuleRef module_new(LLVMContextRef ctx, const cg_target *t, LLVMTargetMachineRef tm)
 {
-    *out = NULL;
-    double t0 = clock_ms();
     LLVMModuleRef m = LLVMModuleCreateWithNameInContext("lossc", ctx);
     LLVMSetTarget(m, t->triple);
     LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
     LLVMSetModuleDataLayout(m, dl);
     LLVMDisposeTargetData(dl);
-    for (int i = 0; i < n; i++) {
-        sched_plan *p = sched_build(graphs[i], err);
-        if (!p) {
-            LLVMDisposeModule(m);
-            return false;
-        }
-        LLVMValueRef fn = cg_lower(m, t, p, symbols[i], err);
-        if (fn && infos)
-            fill_info(graphs[i], p, &infos[i]);
-        sched_free(p);
-        if (!fn) {
-            LLVMDisposeModule(m);
-            return false;
-        }
-    }
+    return m;
+}
+
+/* Target attributes, verification; the module is disposed on failure. */
+static bool module_finish(LLVMModuleRef m, const cg_target *t, strbuf *err)
+{
     set_target_attrs(m, t);
     char *msg = NULL;
     if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
@@ -280,6 +267,49 @@ bool cg_lower_module(LLVMContextRef ctx, const cg_target *t, LLVMTargetMachineRe
     const char *dump = getenv("LOSSC_CG_DUMP"); /* developers: the IR before O3 */
     if (dump)
         LLVMPrintModuleToFile(m, dump, NULL);
+    return true;
+}
+
+bool cg_lower_plan(LLVMContextRef ctx, const cg_target *t, LLVMTargetMachineRef tm,
+                   const sched_plan *p, const char *symbol, cg_lazy *lazy,
+                   LLVMModuleRef *out, strbuf *err)
+{
+    *out = NULL;
+    LLVMModuleRef m = module_new(ctx, t, tm);
+    if (!cg_lower(m, t, p, symbol, lazy, err)) {
+        LLVMDisposeModule(m);
+        return false;
+    }
+    if (!module_finish(m, t, err))
+        return false;
+    *out = m;
+    return true;
+}
+
+bool cg_lower_module(LLVMContextRef ctx, const cg_target *t, LLVMTargetMachineRef tm,
+                     const ir_graph *const *graphs, const char *const *symbols, int n,
+                     LLVMModuleRef *out, cg_kernel_info *infos, strbuf *err)
+{
+    *out = NULL;
+    double t0 = clock_ms();
+    LLVMModuleRef m = module_new(ctx, t, tm);
+    for (int i = 0; i < n; i++) {
+        sched_plan *p = sched_build(graphs[i], err);
+        if (!p) {
+            LLVMDisposeModule(m);
+            return false;
+        }
+        LLVMValueRef fn = cg_lower(m, t, p, symbols[i], NULL, err);
+        if (fn && infos)
+            cg_plan_info(p, &infos[i]);
+        sched_free(p);
+        if (!fn) {
+            LLVMDisposeModule(m);
+            return false;
+        }
+    }
+    if (!module_finish(m, t, err))
+        return false;
     cg_last_times[0] = clock_ms() - t0;
     *out = m;
     return true;
