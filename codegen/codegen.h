@@ -45,9 +45,18 @@ typedef struct cg_jit cg_jit;
 cg_jit *cg_jit_create(const cg_options *target, strbuf *err);
 void cg_jit_destroy(cg_jit *jit);
 /* Compile g into the JIT; NULL with a message on failure. The function lives
- * as long as the jit. */
+ * as long as the jit (g need not). A sweep built in two versions (jit.c) is
+ * compiled with the version most likely used; the other is compiled by the
+ * first call that needs it, before the kernel does anything else: if that
+ * fails the call returns LK_ERR_COMPILE, having written nothing. */
 lk_kernel_fn cg_jit_compile(cg_jit *jit, const ir_graph *g, const char *symbol,
                             cg_kernel_info *info, strbuf *err);
+/* The milliseconds kernel calls in this thread spent compiling versions
+ * since the last cg_jit_take_lazy, and in err (if not NULL) the message of
+ * the last such compile that failed; clears both. */
+double cg_jit_take_lazy(strbuf *err);
+/* Versions compiled by kernel calls in this JIT so far, and their time. */
+void cg_jit_lazy_stats(cg_jit *jit, int *compiles, double *ms);
 
 /* Ahead of time: write an object file holding each graph's kernel under
  * symbols[i], for the target in opts (needs only libc and libm to link). */

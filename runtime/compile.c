@@ -130,11 +130,13 @@ static lossc_status ensure_jit(lossc_ctx *ctx)
     cg_options target = {.cpu = ctx->cpu, .features = ctx->features, .threads = ctx->threads};
     ctx->jit = cg_jit_create(&target, &err);
     lossc_status st = LOSSC_OK;
-    if (ctx->jit)
+    if (ctx->jit) {
         ctx->jit_destroy = destroy_jit;
-    else
+        ctx->jit_take_lazy = cg_jit_take_lazy;
+    } else {
         st = rt_ctx_fail(ctx, LOSSC_ERR_ARG, "cannot create the JIT for CPU '%s': %s",
                          ctx->cpu ? ctx->cpu : "host", sb_str(&err));
+    }
     sb_free(&err);
     return st;
 }

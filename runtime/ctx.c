@@ -160,5 +160,5 @@ void lossc_ctx_cache_stats(const lossc_ctx *ctx, int64_t *hits, int64_t *misses,
     if (misses)
         *misses = ctx ? ctx->misses : 0;
     if (compile_ms)
-        *compile_ms = ctx ? ctx->compile_ms : 0;
+        *compile_ms = ctx ? ctx->compile_ms + (double)atomic_load(&ctx->lazy_us) / 1e3 : 0;
 }

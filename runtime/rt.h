@@ -20,6 +20,7 @@
 #include "runtime/lossc.h"
 #include "support/support.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 /* ---- the thread pool (pool.c) ------------------------------------------------ */
@@ -76,6 +77,10 @@ struct lossc_ctx {
      * frees them, through jit_destroy, so it needs no codegen symbols. */
     void *jit;
     void (*jit_destroy)(void *jit);
+    /* cg_jit_take_lazy: what compiling kernel versions on demand cost the
+     * last call in this thread (run.c adds it to the loss and here). */
+    double (*jit_take_lazy)(strbuf *err);
+    _Atomic uint64_t lazy_us; /* every such compile's time, from any thread */
     rt_cache_entry **cache;
     size_t ncache, cache_cap;
     int64_t hits, misses;
@@ -137,7 +142,7 @@ struct lossc_loss {
     rt_slot *outputs; /* loss, extras, gradients */
     int noutputs;
     strbuf err;
-    double compile_ms;
+    double compile_ms; /* lossc_compile's, plus the versions its runs compiled */
     bool cache_hit;
     lossc_gradcheck_result *gc; /* the last lossc_gradcheck's results */
     int ngc;

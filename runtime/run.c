@@ -498,7 +498,23 @@ lossc_status rt_call_run(lossc_loss *loss, rt_call *c)
         .pool = pool,
         .error = &err,
     };
+    lossc_ctx *ctx = loss->ctx;
+    if (ctx->jit_take_lazy)
+        ctx->jit_take_lazy(NULL); /* count from here */
     int32_t rc = c->k->fn(&args);
+    if (ctx->jit_take_lazy) { /* the versions this call compiled: compile time */
+        strbuf msg;
+        sb_init(&msg);
+        double ms = ctx->jit_take_lazy(&msg);
+        loss->compile_ms += ms;
+        atomic_fetch_add(&ctx->lazy_us, (uint64_t)(ms * 1e3));
+        if (rc == LK_ERR_COMPILE)
+            rt_fail(loss, LOSSC_ERR_COMPILE, "compiling the kernel of '%s' for these sizes and "
+                    "scalars failed: %s", loss->name, sb_str(&msg));
+        sb_free(&msg);
+        if (rc == LK_ERR_COMPILE)
+            return LOSSC_ERR_COMPILE;
+    }
     if (rc == LK_ERR_INDEX)
         return index_error(loss, c, &err);
     if (rc == LK_ERR_NOMEM)
