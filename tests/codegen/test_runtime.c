@@ -4,7 +4,10 @@
  *   - an out-of-range gather index returns LK_ERR_INDEX naming the check,
  *     the value and its position, with no output written at all;
  *   - a scalar input left NULL takes its default;
- *   - cg_kernel_info describes the checks and the sweeps.
+ *   - cg_kernel_info describes the checks and the sweeps;
+ *   - a sweep's other version is compiled once, by the first call needing it,
+ *     also when several threads make that call at once; when that compile
+ *     fails the call returns LK_ERR_COMPILE having written nothing.
  */
 #include "cg_losses.h"
 
@@ -216,12 +219,10 @@ static void test_scalar_default(void **state)
     ir_graph_free(c.g);
 }
 
-/* A scalar with a default that feeds a pow exponent gets a specialized
- * body (gamma = 2: x * x); other values take the general one. Both agree
- * with the interpreter: f32 within 2e-5 relative plus 2e-5 of the largest. */
-static void test_specialized_default(void **state)
+/* sum((1 - sigmoid(x))^gamma * x), gamma a scalar with default 2, and a
+ * gradient-like output with the exponent gamma - 1. */
+static ir_graph *focal_like(void)
 {
-    (void)state;
     ir_graph *g = ir_graph_new("focal_like");
     int N = ir_dim_add(g, "N", -1, -1, L_);
     ir_node *x = IN(g, "x", IR_IN_TENSOR, DT_F32, 1, &N);
@@ -234,6 +235,16 @@ static void test_specialized_default(void **state)
     ir_output_add(g, "loss", IR_OUT_LOSS, -1, R(g, OP_SUM, l, ir_dimbit(N)));
     ir_output_add(g, "grad_x", IR_OUT_GRAD, 0,
                   B(g, OP_MUL, B(g, OP_POW, q, B(g, OP_SUB, gamma, K(g, DT_F32, 1))), x));
+    return g;
+}
+
+/* A scalar with a default that feeds a pow exponent gets a specialized
+ * body (gamma = 2: x * x); other values take the general one. Both agree
+ * with the interpreter: f32 within 2e-5 relative plus 2e-5 of the largest. */
+static void test_specialized_default(void **state)
+{
+    (void)state;
+    ir_graph *g = focal_like();
     const double gammas[] = {2.0, 1.5, 0.0, 2.0000002};
     for (size_t i = 0; i < SUP_ARRAY_LEN(gammas); i++) {
         cg_case c = {.g = g, .seed = 3, .rtol = 2e-5, .atol = 2e-5};
@@ -267,6 +278,161 @@ static void test_sweep_counts(void **state)
     }
 }
 
+/* ---- versions compiled on demand (jit.c) ------------------------------------------ */
+
+static int lazy_compiles(void)
+{
+    int n;
+    cg_jit_lazy_stats(g_jit, &n, NULL);
+    return n;
+}
+
+/* Run fn serially on c (fresh inputs from its seed), compare with the interpreter. */
+static void run_checked(cg_case *c, lk_kernel_fn fn)
+{
+    double **data = make_inputs(c);
+    if (run_kernel(c, fn, NULL, NULL) != LK_OK)
+        fail_msg("%s: kernel returned %d", c->g->name, c->status);
+    check_against_interp(c, data);
+    free_inputs(c, data);
+    free_case_buffers(c);
+}
+
+static cg_case ce_case(ir_graph *g, int64_t n, int64_t classes)
+{
+    cg_case c = {.g = g, .seed = 11, .rtol = 2e-5, .atol = 2e-5};
+    c.size[0] = n;
+    c.size[1] = classes;
+    c.gen[0] = GEN_UNIFORM, c.lo[0] = -5, c.hi[0] = 5;
+    c.gen[1] = GEN_INDEX, c.hi[1] = (double)classes;
+    c.gen[2] = GEN_FIXED, c.lo[2] = 1;
+    return c;
+}
+
+/* One compiled kernel called with sizes and scalars that switch a sweep's
+ * version: right results each time, and each version compiled once. */
+static void test_lazy_versions(void **state)
+{
+    (void)state;
+    ir_graph *ce = loss_ce(DT_F32, false, true);
+    cg_case c = ce_case(ce, 1000, 1000);
+    lk_kernel_fn fn = compile(&c, NULL);
+    int n0 = lazy_compiles();
+    run_checked(&c, fn); /* along rows: compiled with the kernel */
+    assert_int_equal(lazy_compiles(), n0);
+    c = ce_case(ce, 1000, 10);
+    run_checked(&c, fn); /* across rows: compiled now */
+    assert_int_equal(lazy_compiles(), n0 + 1);
+    c = ce_case(ce, 333, 1000);
+    run_checked(&c, fn);
+    c = ce_case(ce, 77, 3);
+    run_checked(&c, fn);
+    assert_int_equal(lazy_compiles(), n0 + 1);
+    ir_graph_free(ce);
+
+    /* focal's gamma: the default (x * x) with the kernel, others on demand */
+    ir_graph *g = focal_like();
+    const double gammas[] = {2.0, 3.0, 2.0, 0.5};
+    const int compiled[] = {0, 1, 1, 1};
+    c = (cg_case){.g = g};
+    fn = compile(&c, NULL);
+    n0 = lazy_compiles();
+    for (size_t i = 0; i < SUP_ARRAY_LEN(gammas); i++) {
+        c = (cg_case){.g = g, .seed = 3, .rtol = 2e-5, .atol = 2e-5};
+        c.size[0] = 5003;
+        c.gen[0] = GEN_UNIFORM, c.lo[0] = -4, c.hi[0] = 4;
+        c.gen[1] = GEN_FIXED, c.lo[1] = gammas[i];
+        run_checked(&c, fn);
+        assert_int_equal(lazy_compiles(), n0 + compiled[i]);
+    }
+    ir_graph_free(g);
+}
+
+typedef struct first_call {
+    cg_case c;
+    lk_kernel_fn fn;
+    pthread_barrier_t *start;
+    int32_t status;
+} first_call;
+
+static void *call_first(void *arg)
+{
+    first_call *f = arg;
+    pthread_barrier_wait(f->start);
+    f->status = run_kernel(&f->c, f->fn, NULL, NULL);
+    return NULL;
+}
+
+/* Threads calling a kernel at once, each the first call needing a version:
+ * one compile, the same results everywhere. */
+static void test_lazy_concurrent(void **state)
+{
+    (void)state;
+    enum { T = 4 };
+    ir_graph *ce = loss_ce(DT_F32, false, true);
+    first_call calls[T];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, T);
+    cg_case c0 = ce_case(ce, 2000, 7);
+    lk_kernel_fn fn = compile(&c0, NULL);
+    int n0 = lazy_compiles();
+    double **data[T];
+    pthread_t th[T];
+    for (int t = 0; t < T; t++) {
+        calls[t] = (first_call){.c = ce_case(ce, 2000, 7), .fn = fn, .start = &start};
+        data[t] = make_inputs(&calls[t].c);
+    }
+    for (int t = 0; t < T; t++)
+        pthread_create(&th[t], NULL, call_first, &calls[t]);
+    for (int t = 0; t < T; t++)
+        pthread_join(th[t], NULL);
+    assert_int_equal(lazy_compiles(), n0 + 1);
+    for (int t = 0; t < T; t++) {
+        assert_int_equal(calls[t].status, LK_OK);
+        check_against_interp(&calls[t].c, data[t]);
+        if (t)
+            assert_memory_equal(calls[t].c.out[1], calls[0].c.out[1], 4 * 2000 * 7);
+    }
+    for (int t = 0; t < T; t++) {
+        free_inputs(&calls[t].c, data[t]);
+        free_case_buffers(&calls[t].c);
+    }
+    pthread_barrier_destroy(&start);
+    ir_graph_free(ce);
+}
+
+/* A version that fails to compile: LK_ERR_COMPILE before anything is
+ * written, the message for the caller; a later call compiles it. */
+static void test_lazy_failure(void **state)
+{
+    (void)state;
+    ir_graph *ce = loss_ce(DT_F32, false, true);
+    cg_case c = ce_case(ce, 500, 5);
+    lk_kernel_fn fn = compile(&c, NULL);
+    double **data = make_inputs(&c);
+    cg_jit_take_lazy(NULL);
+    setenv("LOSSC_CG_LAZY_FAIL", "1", 1);
+    assert_int_equal(run_kernel(&c, fn, NULL, NULL), LK_ERR_COMPILE);
+    unsetenv("LOSSC_CG_LAZY_FAIL");
+    assert_int_equal(c.error.code, LK_ERR_COMPILE);
+    assert_int_equal(c.error.check % 2, 0); /* the slot of version 0 (across rows) */
+    for (int o = 0; o < c.g->noutputs; o++)
+        for (size_t k = 0; k < 4 * (size_t)(c.out_count[o] ? c.out_count[o] : 1); k++)
+            if (((const uint8_t *)c.out[o])[k] != 0xA5)
+                fail_msg("output %s was written at byte %zu", c.g->outputs[o].name, k);
+    strbuf msg;
+    sb_init(&msg);
+    assert_true(cg_jit_take_lazy(&msg) == 0);
+    assert_non_null(strstr(sb_str(&msg), "LOSSC_CG_LAZY_FAIL"));
+    sb_free(&msg);
+    assert_int_equal(run_kernel(&c, fn, NULL, NULL), LK_OK);
+    assert_true(cg_jit_take_lazy(NULL) > 0);
+    check_against_interp(&c, data);
+    free_inputs(&c, data);
+    free_case_buffers(&c);
+    ir_graph_free(ce);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +442,9 @@ int main(void)
         cmocka_unit_test(test_scalar_default),
         cmocka_unit_test(test_specialized_default),
         cmocka_unit_test(test_sweep_counts),
+        cmocka_unit_test(test_lazy_versions),
+        cmocka_unit_test(test_lazy_concurrent),
+        cmocka_unit_test(test_lazy_failure),
     };
     return cmocka_run_group_tests(tests, jit_setup, jit_teardown);
 }

@@ -233,22 +233,25 @@ static lossc_loss *ce_bound(lossc_ctx *ctx, ce_data *d)
     return l;
 }
 
-/* Weighted cross-entropy in double, the independent reference. */
-static double ce_ref(const ce_data *d)
+/* Weighted cross-entropy of n rows of nc classes in double (w NULL: no
+ * weights), the independent reference. */
+static double ce_rows_ref(const float *x, const int64_t *y, const float *w, int n, int nc)
 {
     double num = 0, den = 0;
-    for (int i = 0; i < CN; i++) {
-        const float *r = d->x + (size_t)i * CC;
-        double m = r[0], s = 0;
-        for (int c = 1; c < CC; c++)
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * nc;
+        double m = r[0], s = 0, wy = w ? w[y[i]] : 1;
+        for (int c = 1; c < nc; c++)
             m = fmax(m, r[c]);
-        for (int c = 0; c < CC; c++)
+        for (int c = 0; c < nc; c++)
             s += exp(r[c] - m);
-        num += d->w[d->y[i]] * (m + log(s) - r[d->y[i]]);
-        den += d->w[d->y[i]];
+        num += wy * (m + log(s) - r[y[i]]);
+        den += wy;
     }
     return num / den;
 }
+
+static double ce_ref(const ce_data *d) { return ce_rows_ref(d->x, d->y, d->w, CN, CC); }
 
 /* Issue #5 item 5: the same bits for 1, 2 and 7 threads. */
 static void test_threads_bitwise(void **state)
@@ -482,6 +485,69 @@ static void test_gradcheck(void **state)
     lossc_ctx_free(ctx);
 }
 
+/* ---- versions compiled on demand ------------------------------------------------------- */
+
+/* Cross-entropy's sweep has a body for rows of many classes (compiled by
+ * lossc_compile) and one for rows of a few (compiled by the first run that
+ * has them): the loss's compile time counts it, once; a failed compile is an
+ * error of the run that writes nothing. */
+static void test_versions_on_demand(void **state)
+{
+    (void)state;
+    enum { N = 50, MANY = 40, FEW = 5 };
+    static const char *src = "loss ce(logits: f32[N, C], y: i64[N]) {\n"
+                             "    return cross_entropy(logits, y)\n}\n";
+    float x[N * MANY], g[N * MANY], lv;
+    int64_t y[N];
+    uint64_t seed = 3;
+    for (int i = 0; i < N * MANY; i++)
+        x[i] = frand(&seed) * 2;
+    for (int i = 0; i < N; i++)
+        y[i] = i % FEW;
+    for (int fail = 0; fail < 2; fail++) {
+        lossc_ctx *ctx;
+        assert_int_equal(lossc_ctx_new(&ctx, NULL), LOSSC_OK);
+        lossc_loss *l;
+        lossc_compile_opts o = {.kernels = LOSSC_KERNEL_BACKWARD};
+        assert_int_equal(lossc_compile(ctx, src, &o, &l), LOSSC_OK);
+        double ms = lossc_loss_compile_ms(l), total, total0;
+        lossc_ctx_cache_stats(ctx, NULL, NULL, &total0);
+        int64_t sy[1] = {N}, sx[2] = {N, MANY};
+        DLTensor tx = tensor(x, F32, 2, sx), ty = tensor(y, I64, 1, sy);
+        DLTensor tl = tensor(&lv, F32, 0, NULL), tg = tensor(g, F32, 2, sx);
+        lossc_bind_input(l, "y", &ty), lossc_bind_output(l, "loss", &tl);
+        lossc_bind_input(l, "logits", &tx), lossc_bind_grad(l, "logits", &tg);
+        if (!fail) {
+            assert_int_equal(lossc_forward_backward(l), LOSSC_OK);
+            assert_close(lv, ce_rows_ref(x, y, NULL, N, MANY), 1e-5, 0);
+            assert_true(lossc_loss_compile_ms(l) == ms); /* compiled with the kernel */
+        }
+        sx[1] = FEW;
+        tx = tensor(x, F32, 2, sx), tg = tensor(g, F32, 2, sx);
+        lossc_bind_input(l, "logits", &tx), lossc_bind_grad(l, "logits", &tg);
+        lv = 12345;
+        memset(g, 0xA5, sizeof g);
+        if (fail) {
+            setenv("LOSSC_CG_LAZY_FAIL", "1", 1);
+            assert_int_equal(lossc_forward_backward(l), LOSSC_ERR_COMPILE);
+            unsetenv("LOSSC_CG_LAZY_FAIL");
+            assert_has(lossc_loss_error(l), "LOSSC_CG_LAZY_FAIL");
+            assert_true(lv == 12345);
+            for (size_t i = 0; i < sizeof g; i++)
+                assert_int_equal(((unsigned char *)g)[i], 0xA5);
+        }
+        assert_int_equal(lossc_forward_backward(l), LOSSC_OK);
+        assert_close(lv, ce_rows_ref(x, y, NULL, N, FEW), 1e-5, 0);
+        double ms2 = lossc_loss_compile_ms(l);
+        assert_true(ms2 > ms);
+        lossc_ctx_cache_stats(ctx, NULL, NULL, &total);
+        assert_close(total - total0, ms2 - ms, 0.01, 0);
+        assert_int_equal(lossc_forward_backward(l), LOSSC_OK);
+        assert_true(lossc_loss_compile_ms(l) == ms2); /* once */
+        lossc_ctx_free(ctx);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -495,6 +561,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_losses),
         cmocka_unit_test(test_strided),
         cmocka_unit_test(test_gradcheck),
+        cmocka_unit_test(test_versions_on_demand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
