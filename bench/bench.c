@@ -96,9 +96,32 @@ static char *source_of(const char *dir, const char *file)
     return s;
 }
 
-/* Median wall time of compiling the forward+backward kernel in a fresh
- * context each time (so the kernel cache cannot answer). */
-static double compile_ms(const bench_case *bc, const char *src, int threads)
+/* The tensors of a run: inputs, loss, gradient. */
+typedef struct bench_data {
+    DLTensor x, y, loss, grad;
+} bench_data;
+
+/* The forward+backward loss of a case in ctx, bound to d. */
+static lossc_loss *compile_bound(lossc_ctx *ctx, const bench_case *bc, const char *src,
+                                 const bench_data *d)
+{
+    const char *wrt[1] = {bc->first};
+    lossc_compile_opts o = {.entry = bc->entry, .filename = bc->file, .wrt = wrt, .nwrt = 1,
+                            .kernels = LOSSC_KERNEL_BACKWARD};
+    lossc_loss *l;
+    if (lossc_compile(ctx, src, &o, &l) != LOSSC_OK)
+        die("compile", lossc_ctx_error(ctx));
+    if (lossc_bind_input(l, bc->first, &d->x) || lossc_bind_input(l, bc->second, &d->y) ||
+        lossc_bind_output(l, "loss", &d->loss) || lossc_bind_grad(l, bc->first, &d->grad))
+        die("bind", lossc_loss_error(l));
+    return l;
+}
+
+/* Median compile time of the forward+backward kernel in a fresh context
+ * each time (so the kernel cache cannot answer): lossc_compile and what the
+ * first run compiles (a sweep's version for these sizes, see jit.c), as
+ * lossc_loss_compile_ms counts them. */
+static double compile_ms(const bench_case *bc, const char *src, int threads, const bench_data *d)
 {
     double t[7];
     for (int r = 0; r < 7; r++) {
@@ -106,12 +129,9 @@ static double compile_ms(const bench_case *bc, const char *src, int threads)
         lossc_ctx_opts co = {.threads = threads};
         if (lossc_ctx_new(&ctx, &co) != LOSSC_OK)
             die("context", "cannot create");
-        const char *wrt[1] = {bc->first};
-        lossc_compile_opts o = {.entry = bc->entry, .filename = bc->file, .wrt = wrt,
-                                .nwrt = 1, .kernels = LOSSC_KERNEL_BACKWARD};
-        lossc_loss *l;
-        if (lossc_compile(ctx, src, &o, &l) != LOSSC_OK)
-            die("compile", lossc_ctx_error(ctx));
+        lossc_loss *l = compile_bound(ctx, bc, src, d);
+        if (lossc_forward_backward(l) != LOSSC_OK)
+            die("run", lossc_loss_error(l));
         t[r] = lossc_loss_compile_ms(l);
         lossc_loss_free(l);
         lossc_ctx_free(ctx);
@@ -158,19 +178,6 @@ int main(int argc, char **argv)
     if (reps < 1)
         reps = 1;
     char *src = source_of(dir, bc->file);
-    double cms = compile_ms(bc, src, threads);
-
-    lossc_ctx *ctx;
-    lossc_ctx_opts co = {.threads = threads};
-    if (lossc_ctx_new(&ctx, &co) != LOSSC_OK)
-        die("context", "cannot create");
-    const char *wrt[1] = {bc->first};
-    lossc_compile_opts o = {.entry = bc->entry, .filename = bc->file, .wrt = wrt, .nwrt = 1,
-                            .kernels = LOSSC_KERNEL_BACKWARD};
-    lossc_loss *l;
-    if (lossc_compile(ctx, src, &o, &l) != LOSSC_OK)
-        die("compile", lossc_ctx_error(ctx));
-
     int64_t elems = bc->rows ? n * c : n;
     float *x = malloc(sizeof(float) * (size_t)elems), *g = malloc(sizeof(float) * (size_t)elems);
     float *g2 = malloc(sizeof(float) * (size_t)elems);
@@ -188,13 +195,19 @@ int main(int argc, char **argv)
     }
     float loss = 0;
     int64_t shx[2] = {n, c}, shy[1] = {n};
-    DLTensor tx = tensor(x, kDLFloat, 32, bc->rows ? 2 : 1, shx);
-    DLTensor tg = tensor(g, kDLFloat, 32, bc->rows ? 2 : 1, shx);
-    DLTensor ty = bc->rows ? tensor(y, kDLInt, 64, 1, shy) : tensor(y, kDLFloat, 32, 1, shy);
-    DLTensor tl = tensor(&loss, kDLFloat, 32, 0, NULL);
-    if (lossc_bind_input(l, bc->first, &tx) || lossc_bind_input(l, bc->second, &ty) ||
-        lossc_bind_output(l, "loss", &tl) || lossc_bind_grad(l, bc->first, &tg))
-        die("bind", lossc_loss_error(l));
+    bench_data d = {
+        .x = tensor(x, kDLFloat, 32, bc->rows ? 2 : 1, shx),
+        .y = bc->rows ? tensor(y, kDLInt, 64, 1, shy) : tensor(y, kDLFloat, 32, 1, shy),
+        .loss = tensor(&loss, kDLFloat, 32, 0, NULL),
+        .grad = tensor(g, kDLFloat, 32, bc->rows ? 2 : 1, shx),
+    };
+    double cms = compile_ms(bc, src, threads, &d);
+
+    lossc_ctx *ctx;
+    lossc_ctx_opts co = {.threads = threads};
+    if (lossc_ctx_new(&ctx, &co) != LOSSC_OK)
+        die("context", "cannot create");
+    lossc_loss *l = compile_bound(ctx, bc, src, &d);
 
     hc_set_threads(threads);
     double hloss = 0;
