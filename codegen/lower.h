@@ -66,6 +66,11 @@ typedef struct cg_lazy {
     int8_t *likely;
 } cg_lazy;
 
+/* A string attribute on a kernel function whose own code does a few
+ * operations per chunk (it folds scalar partials, scans checks, runs scalar
+ * sinks): the JIT gives it no machine-code optimization (jit.c). */
+#define CG_ATTR_LIGHT "lossc-light"
+
 /* Build the kernel for plan p into module m under `symbol` (external); its
  * helpers are internal. Returns the kernel function, or NULL with a message. */
 LLVMValueRef cg_lower(LLVMModuleRef m, const cg_target *t, const sched_plan *p,

@@ -786,6 +786,18 @@ static LLVMValueRef call_libc(cg_fn *f, const char *name, LLVMTypeRef ret, LLVMT
     return LLVMBuildCall2(f->b, fty, fn, &x, 1, "");
 }
 
+/* Does the kernel function itself (its sweeps apart) run O(chunks)
+ * operations? Every partial it folds is a scalar. */
+static bool kernel_is_light(const sched_plan *p)
+{
+    for (int s = 0; s < p->nsinks; s++) {
+        const sched_sink *sk = &p->sinks[s];
+        if (sk->kind == SINK_REDUCE && !sk->rows_owned && sk->node->dims)
+            return false;
+    }
+    return true;
+}
+
 LLVMValueRef cg_lower(LLVMModuleRef m, const cg_target *t, const sched_plan *p,
                       const char *symbol, cg_lazy *lazy, strbuf *err)
 {
@@ -915,6 +927,10 @@ LLVMValueRef cg_lower(LLVMModuleRef m, const cg_target *t, const sched_plan *p,
     sup_free(ks.rows);
     sup_free(ks.chunks);
     sup_free(ks.aux);
+    if (kernel_is_light(p))
+        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                                LLVMCreateStringAttribute(ctx, CG_ATTR_LIGHT,
+                                                          (unsigned)strlen(CG_ATTR_LIGHT), "", 0));
     sup_free(sweep_fn);
     sup_free(sweep_entry);
     return failed ? NULL : fn;
