@@ -94,7 +94,8 @@ void lossc_ctx_free(lossc_ctx *ctx);
 const char *lossc_ctx_error(const lossc_ctx *ctx);
 int lossc_ctx_threads(const lossc_ctx *ctx);
 /* Kernel cache counters since the context was made, and the total time
- * spent compiling kernels (ms). Any pointer may be NULL. */
+ * spent compiling kernels (ms), by compiles and by runs. Any pointer may be
+ * NULL. */
 void lossc_ctx_cache_stats(const lossc_ctx *ctx, int64_t *hits, int64_t *misses,
                            double *compile_ms);
 
@@ -126,8 +127,10 @@ lossc_status lossc_compile_file(lossc_ctx *ctx, const char *path,
                                 const lossc_compile_opts *opts, lossc_loss **out);
 void lossc_loss_free(lossc_loss *loss);
 const char *lossc_loss_error(const lossc_loss *loss);
-/* Wall time of the lossc_compile call that made the loss (ms), and whether
- * every kernel it needed came from the cache. */
+/* Wall time of the lossc_compile call that made the loss (ms), plus what its
+ * runs compiled (a kernel's version for other sizes or scalar values, compiled
+ * by the first run needing it: docs/api.md), and whether every kernel
+ * lossc_compile needed came from the cache. */
 double lossc_loss_compile_ms(const lossc_loss *loss);
 int lossc_loss_cache_hit(const lossc_loss *loss);
 
