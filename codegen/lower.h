@@ -149,11 +149,33 @@ typedef struct cg_acc cg_acc;
 /* A row of a reduction's operand kept in memory while its scope lasts: the
  * softmax numerators e = exp(x - m) of a row, written by the sum's loop into
  * the row of the output that will use them (its own future slots), and read
- * back by that output's loop instead of computing every exp again. */
+ * back by that output's loop instead of computing every exp again.
+ *
+ * Staging (the across-rows body: W short rows r0..r0+W-1 per iteration, the
+ * loops inside a row scalar over varying lanes, one row per lane). Nothing
+ * there is contiguous but the block of the W rows itself: an element
+ * x[r, c] of the lanes is a gather (scalarized on AVX2 AMD: W loads and
+ * inserts), a store a scatter. So the body keeps its rows in stack buffers
+ * laid out [c][W], where column c of the W rows is one plain vector:
+ *   - the operand of every inline reduction along one axis (max(x): x,
+ *     sum(exp(x - m)): e) is stored there by the reduction's loop (a row
+ *     cache with `stage` set) and read back by every later loop of the row:
+ *     x is gathered once, not by the max, the sum and the gradient, and e
+ *     computed once;
+ *   - an output whose rows are [outer, inner] is stored there by its loop,
+ *     then copied to its rows, which are one contiguous block, by gathers
+ *     from the (L1) buffer with indices computed once per call (stage_copy
+ *     in lower_kernel.c): plain and non-temporal vector stores instead of a
+ *     scatter.
+ * A buffer holds CG_STAGE_COLS columns: the across body runs only for rows
+ * of at most that much work (version_cond in lower_kernel.c). */
+enum { CG_STAGE_COLS = 64 };
+
 typedef struct row_cache {
-    const ir_node *node; /* the cached node (an exp) */
+    const ir_node *node; /* the cached node (an exp; any operand when staged) */
     int axis;            /* the reduced dim it runs along */
-    int output;          /* the output whose row holds it */
+    int output;          /* the output whose row holds it (stage NULL) */
+    LLVMValueRef stage;  /* or the stack buffer [axis][W] that holds it */
     cv key[IR_MAX_DIMS]; /* the indices of its other dims */
     int home;            /* scope depth of the row */
     uint32_t gen;
@@ -187,6 +209,7 @@ typedef struct cg_fn {
     const sched_sweep *sweep;       /* the sweep being built (its sinks), or NULL */
     row_cache caches[8];
     int ncaches;
+    bool staged; /* the across-rows body: stage rows (see row_cache) */
     bool streamed; /* a non-temporal store was emitted: fence before returning */
     /* memo */
     memo_entry *memo;
@@ -280,5 +303,9 @@ void acc_begin(cg_fn *f, cg_acc *a, int op, int dt, bool wide);
 void acc_add(cg_fn *f, cg_acc *a, const cv *x);
 cv acc_finish(cg_fn *f, cg_acc *a, uint64_t loops);
 void set_reassoc(LLVMValueRef inst);
+/* Stage buffers of the across-rows body (see row_cache): a new one for dt,
+ * and column col (a uniform index) := v, in the innermost body. */
+LLVMValueRef cg_stage_alloca(cg_fn *f, int dt, const char *name);
+void cg_stage_put(cg_fn *f, LLVMValueRef stage, int dt, LLVMValueRef col, const cv *v);
 
 #endif

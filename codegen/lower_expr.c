@@ -945,7 +945,39 @@ static const int *output_order(cg_fn *f, int o, int *n)
     return order;
 }
 
-/* A cached row holding n at env, if any: a load from the output's row. */
+/* ---- stage buffers (see row_cache in lower.h) ---------------------------------------- */
+
+LLVMValueRef cg_stage_alloca(cg_fn *f, int dt, const char *name)
+{
+    LLVMValueRef a = entry_alloca(f, LLVMArrayType(ty_mem(f, dt), (unsigned)(CG_STAGE_COLS * f->W)),
+                                  name);
+    LLVMSetAlignment(a, 64);
+    return a;
+}
+
+/* The address of column col (uniform) of a stage buffer, and its alignment. */
+static LLVMValueRef stage_column(cg_fn *f, LLVMValueRef stage, int dt, LLVMValueRef col,
+                                 unsigned *align)
+{
+    LLVMValueRef off = LLVMBuildMul(f->b, col, i64c(f, f->W), "");
+    *align = (unsigned)ir_dtype_size((ir_dtype)dt) * (unsigned)f->W;
+    if (*align > 64)
+        *align = 64;
+    return LLVMBuildGEP2(f->b, ty_mem(f, dt), stage, &off, 1, "stage.col");
+}
+
+void cg_stage_put(cg_fn *f, LLVMValueRef stage, int dt, LLVMValueRef col, const cv *v)
+{
+    at_body(f);
+    unsigned align;
+    LLVMValueRef p = stage_column(f, stage, dt, col, &align), x = as_vec(f, v);
+    if (dt == DT_BOOL)
+        x = LLVMBuildZExt(f->b, x, LLVMVectorType(ty_mem(f, dt), (unsigned)f->W), "");
+    LLVMSetAlignment(LLVMBuildStore(f->b, x, p), align);
+}
+
+/* A cached row holding n at env, if any: a load from the output's row or
+ * from its stage buffer. */
 static bool cache_load(cg_fn *f, const ir_node *n, const cv *env, cv *out)
 {
     for (int i = 0; i < f->ncaches; i++) {
@@ -964,6 +996,18 @@ static bool cache_load(cg_fn *f, const ir_node *n, const cv *env, cv *out)
                 same = false;
         if (!same)
             continue;
+        if (c->stage) {
+            uint64_t loops = 0;
+            IR_DIMSET_FOREACH(d, n->dims)
+                loops |= env[d].loops;
+            at(f, cv_home(loops), CH_HOIST);
+            unsigned align;
+            LLVMValueRef p = stage_column(f, c->stage, n->dtype, ix->v, &align);
+            LLVMValueRef v = LLVMBuildLoad2(f->b, ty_vec(f, n->dtype), p, "staged");
+            LLVMSetAlignment(v, align);
+            *out = (cv){.v = v, .shape = CV_VARYING, .dt = n->dtype, .loops = loops};
+            return true;
+        }
         int nd;
         const int *order = output_order(f, c->output, &nd);
         *out = cg_load(f, f->out_ptr[c->output], n->dtype, order, nd, env);
@@ -1011,13 +1055,20 @@ static cv eval_inline_reduce(cg_fn *f, const ir_node *r, const cv *env, int home
     /* a row of exps summed in a vectorized loop along the row, for an
      * output of this sweep that uses them: keep it in that output's row */
     int cache_out = -1;
+    LLVMValueRef stage = NULL;
     if (r->op == OP_SUM && m == 1 && vector && x->op == OP_EXP && f->out_ptr)
         cache_out = cache_output(f, x, axes[0]);
+    else if (m == 1 && f->staged && f->scopes[home].vpos >= 0 && cv_varies(&v) &&
+             v.dt == x->dtype && x->dtype != DT_BOOL && (x->dims & ir_dimbit(axes[0])) &&
+             f->ncaches < (int)SUP_ARRAY_LEN(f->caches))
+        stage = cg_stage_alloca(f, x->dtype, "stage.row");
     if (cache_out >= 0) {
         int nd;
         const int *order = output_order(f, cache_out, &nd);
         cg_store(f, f->out_ptr[cache_out], x->dtype, order, nd, env2, &v, NULL);
     }
+    if (stage)
+        cg_stage_put(f, stage, x->dtype, env2[axes[0]].v, &v);
     at_body(f);
     acc_add(f, &acc, &v);
     for (int i = 0; i < m; i++)
@@ -1025,11 +1076,12 @@ static cv eval_inline_reduce(cg_fn *f, const ir_node *r, const cv *env, int home
     at(f, home, CH_HOIST);
     cv res = acc_finish(f, &acc, L);
 
-    if (cache_out >= 0) { /* valid from now on, while the row's scope lasts */
+    if (cache_out >= 0 || stage) { /* valid from now on, while the row's scope lasts */
         row_cache *c = &f->caches[f->ncaches++];
         c->node = x;
         c->axis = axes[0];
         c->output = cache_out;
+        c->stage = stage;
         memcpy(c->key, env, sizeof(cv) * IR_MAX_DIMS);
         c->home = home;
         c->gen = f->scopes[home].gen;

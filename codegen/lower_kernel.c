@@ -177,6 +177,8 @@ typedef struct sweep_ctx {
     LLVMValueRef *aux; /* per sink: this chunk's partial slot or check slot */
     cg_acc *acc;       /* per sink: register accumulator of a reduction */
     bool across_rows;  /* vectorize the outer loop (rows shorter than a vector) */
+    LLVMValueRef *stage;              /* per sink: a staged output's buffer, or NULL */
+    LLVMValueRef copy_idx[IR_MAX_DIMS]; /* per inner dim: stage_copy's index table */
     cv env[IR_MAX_DIMS];
 } sweep_ctx;
 
@@ -296,6 +298,65 @@ static LLVMValueRef stream_flag(cg_fn *f, const sched_sink *s)
     return LLVMBuildICmp(f->b, LLVMIntSGE, bytes, i64c(f, STREAM_BYTES), "stream");
 }
 
+/* ---- staged outputs of the across-rows body (see row_cache in lower.h) ------------------ */
+
+/* An output of the across-rows body whose rows [outer, inner] go through a
+ * stage buffer. */
+static bool staged_output(const cg_fn *f, const sched_sink *s)
+{
+    return f->staged && s->kind == SINK_OUTPUT && s->depth == 2 &&
+           s->path[0] == f->sweep->outer;
+}
+
+/* The gather indices of stage_copy, once per call: element k of a block of
+ * W rows of `inner` columns, k = r inner + col, is at col W + r in the
+ * buffer. */
+static LLVMValueRef stage_index_table(cg_fn *f, int inner)
+{
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(f->ctx);
+    LLVMValueRef tab = entry_alloca(f, LLVMArrayType(i32, (unsigned)(CG_STAGE_COLS * f->W)),
+                                    "stage.index");
+    LLVMSetAlignment(tab, 64);
+    at_body(f);
+    LLVMValueRef cols = f->size[inner];
+    LLVMValueRef n = LLVMBuildMul(f->b, imin(f, cols, i64c(f, CG_STAGE_COLS)), i64c(f, f->W), "");
+    LLVMValueRef k = scope_open_loop(f, CH_BODY, i64c(f, 0), n, false, -1);
+    at_body(f);
+    LLVMValueRef r = LLVMBuildSDiv(f->b, k, cols, ""), col = LLVMBuildSRem(f->b, k, cols, "");
+    LLVMValueRef pos = LLVMBuildAdd(f->b, LLVMBuildMul(f->b, col, i64c(f, f->W), ""), r, "");
+    LLVMBuildStore(f->b, LLVMBuildTrunc(f->b, pos, i32, ""), LLVMBuildGEP2(f->b, i32, tab, &k, 1, ""));
+    scope_close(f);
+    at_body(f);
+    return tab;
+}
+
+/* After the loop over a block's columns: copy the staged output to its rows
+ * r0 .. r0+W-1 (the live ones), a contiguous block, one vector at a time. */
+static void stage_copy(cg_fn *f, sweep_ctx *c, const sched_sink *s)
+{
+    int outer = s->path[0], inner = s->path[1], dt = f->g->outputs[s->output].node->dtype;
+    LLVMValueRef stream = stream_flag(f, s);
+    at_body(f);
+    LLVMValueRef cols = f->size[inner], r0 = c->env[outer].base;
+    LLVMValueRef rend = imin(f, LLVMBuildAdd(f->b, r0, i64c(f, f->W), ""), c->hi);
+    LLVMValueRef lo = LLVMBuildMul(f->b, r0, cols, "");
+    LLVMValueRef k = scope_open_loop(f, CH_BODY, lo, LLVMBuildMul(f->b, rend, cols, ""), true, 1);
+    cv env[IR_MAX_DIMS];
+    memcpy(env, c->env, sizeof env);
+    at(f, f->depth, CH_HOIST);
+    LLVMTypeRef iv = LLVMVectorType(LLVMInt32TypeInContext(f->ctx), (unsigned)f->W);
+    LLVMValueRef j = LLVMBuildSub(f->b, k, lo, "");
+    LLVMValueRef idx = LLVMBuildLoad2(f->b, iv, LLVMBuildGEP2(f->b, LLVMInt32TypeInContext(f->ctx),
+                                                              c->copy_idx[inner], &j, 1, ""), "");
+    LLVMSetAlignment(idx, 4);
+    env[outer] = (cv){.v = LLVMBuildSExt(f->b, idx, ty_vec(f, DT_I64), ""), .shape = CV_VARYING,
+                      .dt = DT_I64, .loops = (uint64_t)1 << 1};
+    cv v = cg_load(f, c->stage[s - f->p->sinks], dt, &outer, 1, env);
+    env[outer] = cg_loop_index(f, k, true, 1);
+    cg_store(f, f->out_ptr[s->output], dt, &outer, 1, env, &v, stream);
+    scope_close(f);
+}
+
 static void sink_work(cg_fn *f, sweep_ctx *c, const sched_sink *s)
 {
     int si = (int)(s - f->p->sinks);
@@ -303,8 +364,11 @@ static void sink_work(cg_fn *f, sweep_ctx *c, const sched_sink *s)
     switch (s->kind) {
     case SINK_OUTPUT: {
         const ir_output *o = &f->g->outputs[s->output];
-        cg_store(f, f->out_ptr[s->output], o->node->dtype, s->path, s->depth, c->env, &v,
-                 stream_flag(f, s));
+        if (staged_output(f, s))
+            cg_stage_put(f, c->stage[si], o->node->dtype, c->env[s->path[1]].v, &v);
+        else
+            cg_store(f, f->out_ptr[s->output], o->node->dtype, s->path, s->depth, c->env, &v,
+                     stream_flag(f, s));
         break;
     }
     case SINK_CHECK: emit_check(f, c, s, &v); break;
@@ -373,6 +437,9 @@ static void emit_tree(cg_fn *f, sweep_ctx *c, const sched_sink *const *ss, int n
         c->env[d] = cg_loop_index(f, first, vec, depth);
         emit_tree(f, c, group, m, depth + 1);
         scope_close(f);
+        for (int j = 0; j < m; j++)
+            if (depth == 1 && staged_output(f, group[j]))
+                stage_copy(f, c, group[j]);
     }
     sup_free(group);
     sup_free(done);
@@ -458,14 +525,18 @@ static LLVMValueRef version_cond(cg_fn *f, const sched_sweep *sw, int kind, cons
     const sched_plan *p = f->p;
     at(f, 0, CH_BODY);
     if (kind == SW_ROWS) {
+        /* the work of a row, empty dims counted as 1: no inner dim is
+         * larger, so the across body can stage every row */
         LLVMValueRef work = i64c(f, 1);
         IR_DIMSET_FOREACH(d, sched_inner_dims(p, sw))
-            work = LLVMBuildMul(f->b, work, f->size[d], "");
-        /* LOSSC_CG_ROWS=across|along forces one body (tests run both) */
+            work = LLVMBuildMul(f->b, work, imax(f, f->size[d], i64c(f, 1)), "");
+        /* LOSSC_CG_ROWS=across|along forces one body (tests run both), as
+         * far as the across body's stage buffers allow */
         const char *force = getenv("LOSSC_CG_ROWS");
-        if (force && (!strcmp(force, "across") || !strcmp(force, "along")))
-            return LLVMConstInt(LLVMInt1TypeInContext(f->ctx), !strcmp(force, "across"), 0);
-        return LLVMBuildICmp(f->b, LLVMIntSLT, work, i64c(f, 2 * (int64_t)f->W1), "short");
+        if (force && !strcmp(force, "along"))
+            return LLVMConstInt(LLVMInt1TypeInContext(f->ctx), 0, 0);
+        int64_t limit = force && !strcmp(force, "across") ? CG_STAGE_COLS + 1 : 2 * (int64_t)f->W1;
+        return LLVMBuildICmp(f->b, LLVMIntSLT, work, i64c(f, limit), "short");
     }
     /* if every specialized input holds its default: the fast body */
     cv env[IR_MAX_DIMS];
@@ -542,6 +613,16 @@ static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, in
     if (kind == SW_ROWS && version == 0) {
         c.across_rows = true;
         f.W = f.W1; /* see fn_init */
+        f.staged = true;
+        c.stage = sup_calloc((size_t)p->nsinks + 1, sizeof *c.stage);
+        for (int i = 0; i < sw->nsinks; i++)
+            if (staged_output(&f, ss[i])) {
+                int inner = ss[i]->path[1];
+                c.stage[ss[i] - p->sinks] =
+                    cg_stage_alloca(&f, p->g->outputs[ss[i]->output].node->dtype, "stage.out");
+                if (!c.copy_idx[inner])
+                    c.copy_idx[inner] = stage_index_table(&f, inner);
+            }
     } else if (kind == SW_SPEC && version == 0) {
         f.spec = spec;
     } else if (kind == SW_SPEC) {
@@ -560,6 +641,7 @@ static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, in
     sup_free(ss);
     sup_free(c.aux);
     sup_free(c.acc);
+    sup_free(c.stage);
     fn_free(&f);
     return fn;
 }
