@@ -307,5 +307,9 @@ void set_reassoc(LLVMValueRef inst);
  * and column col (a uniform index) := v, in the innermost body. */
 LLVMValueRef cg_stage_alloca(cg_fn *f, int dt, const char *name);
 void cg_stage_put(cg_fn *f, LLVMValueRef stage, int dt, LLVMValueRef col, const cv *v);
+/* A <W x dt> vector of W scalar loads, lane i from base + offs[i] elements
+ * (i64), no mask: where LLVM would scalarize a gather anyway, without
+ * extracting 64-bit pointers from vectors. */
+LLVMValueRef cg_gather_lanes(cg_fn *f, int dt, LLVMValueRef base, LLVMValueRef const *offs);
 
 #endif

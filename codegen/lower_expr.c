@@ -590,6 +590,67 @@ static access address(cg_fn *f, LLVMValueRef base, int dt, const int *order, int
     return a;
 }
 
+LLVMValueRef cg_gather_lanes(cg_fn *f, int dt, LLVMValueRef base, LLVMValueRef const *offs)
+{
+    LLVMTypeRef et = ty_mem(f, dt), i32 = LLVMInt32TypeInContext(f->ctx);
+    LLVMValueRef v = LLVMGetPoison(LLVMVectorType(et, (unsigned)f->W));
+    for (int i = 0; i < f->W; i++) {
+        LLVMValueRef off = offs[i];
+        LLVMValueRef x = LLVMBuildLoad2(f->b, et, LLVMBuildGEP2(f->b, et, base, &off, 1, ""), "");
+        LLVMSetAlignment(x, (unsigned)ir_dtype_size((ir_dtype)dt));
+        v = LLVMBuildInsertElement(f->b, v, x, LLVMConstInt(i32, (unsigned long long)i, 0), "");
+    }
+    return v;
+}
+
+/* In the across-rows body, x[r, ...] for the W rows of the lanes at uniform
+ * other indices: lane i at a fixed distance i * stride from lane 0, which
+ * is always live. W scalar loads from lane 0's address plus offsets that
+ * are computed once per row block (dead lanes read lane 0) rather than
+ * llvm.masked.gather, which AVX2 AMD scalarizes from a vector of 64-bit
+ * pointers (extracting them costs as much as the loads). NULL when the
+ * access is not of that form. */
+static LLVMValueRef strided_gather(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim,
+                                   const cv *env, int home)
+{
+    int lin = -1;
+    for (int k = 0; k < ndim; k++) {
+        const cv *ix = &env[order[k]];
+        if (ix->ok || ix->shape == CV_VARYING || (ix->shape == CV_LINEAR && lin >= 0))
+            return NULL;
+        if (ix->shape == CV_LINEAR)
+            lin = k;
+    }
+    if (!f->staged || lin < 0 || lin == ndim - 1)
+        return NULL;
+    /* the lane offsets, at the row block's level */
+    int lh = cv_home(env[order[lin]].loops);
+    at(f, lh, CH_HOIST);
+    LLVMValueRef stride = i64c(f, 1);
+    for (int k = lin + 1; k < ndim; k++)
+        stride = LLVMBuildMul(f->b, stride, f->size[order[k]], "");
+    LLVMValueRef lanes[64], offs[64];
+    LLVMTypeRef i64 = LLVMInt64TypeInContext(f->ctx), i32 = LLVMInt32TypeInContext(f->ctx);
+    for (int i = 0; i < f->W; i++)
+        lanes[i] = LLVMConstInt(i64, (unsigned long long)i, 0);
+    LLVMValueRef lo = LLVMBuildMul(f->b, LLVMConstVector(lanes, (unsigned)f->W), splat(f, stride), "");
+    LLVMValueRef mask = f->scopes[lh].mask;
+    if (mask)
+        lo = sel(f, mask, lo, LLVMConstNull(LLVMTypeOf(lo)));
+    for (int i = 0; i < f->W; i++)
+        offs[i] = LLVMBuildExtractElement(f->b, lo, LLVMConstInt(i32, (unsigned long long)i, 0), "lane.off");
+    /* lane 0's address, at the access's level */
+    at(f, home, CH_HOIST);
+    LLVMValueRef off = i64c(f, 0), st = i64c(f, 1);
+    for (int k = ndim - 1; k >= 0; k--) {
+        const cv *ix = &env[order[k]];
+        off = LLVMBuildAdd(f->b, off, LLVMBuildMul(f->b, k == lin ? ix->base : ix->v, st, ""), "");
+        if (k > 0)
+            st = LLVMBuildMul(f->b, st, f->size[order[k]], "");
+    }
+    return cg_gather_lanes(f, dt, LLVMBuildGEP2(f->b, ty_mem(f, dt), base, &off, 1, ""), offs);
+}
+
 static LLVMValueRef all_true(cg_fn *f)
 {
     return splat(f, LLVMConstInt(LLVMInt1TypeInContext(f->ctx), 1, 0));
@@ -637,6 +698,8 @@ cv cg_load(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, cons
         LLVMBasicBlockRef bbs[2] = {full, part};
         LLVMAddIncoming(v, vals, bbs, 2);
         s->tail[CH_HOIST] = join;
+    } else if ((v = strided_gather(f, base, dt, order, ndim, env, home))) {
+        /* (W scalar loads) */
     } else {
         /* Dead or rejected lanes read the zero block instead of being masked
          * off: an unmasked gather is a real gather where gathers are fast

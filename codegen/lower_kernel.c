@@ -341,17 +341,21 @@ static void stage_copy(cg_fn *f, sweep_ctx *c, const sched_sink *s)
     LLVMValueRef rend = imin(f, LLVMBuildAdd(f->b, r0, i64c(f, f->W), ""), c->hi);
     LLVMValueRef lo = LLVMBuildMul(f->b, r0, cols, "");
     LLVMValueRef k = scope_open_loop(f, CH_BODY, lo, LLVMBuildMul(f->b, rend, cols, ""), true, 1);
+    /* the gather: W scalar loads (dead lanes read what the buffer holds) */
+    at(f, f->depth, CH_HOIST);
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(f->ctx);
+    LLVMValueRef offs[64], j = LLVMBuildSub(f->b, k, lo, "");
+    for (int i = 0; i < f->W; i++) {
+        LLVMValueRef ji = LLVMBuildAdd(f->b, j, i64c(f, i), "");
+        LLVMValueRef o = LLVMBuildLoad2(f->b, i32, LLVMBuildGEP2(f->b, i32, c->copy_idx[inner], &ji, 1, ""), "");
+        offs[i] = LLVMBuildZExt(f->b, o, LLVMInt64TypeInContext(f->ctx), "");
+    }
+    cv v = {.v = cg_gather_lanes(f, dt, c->stage[s - f->p->sinks], offs), .shape = CV_VARYING,
+            .dt = (uint8_t)dt, .loops = (uint64_t)1 << 1};
+    if (dt == DT_BOOL)
+        v.v = LLVMBuildICmp(f->b, LLVMIntNE, v.v, LLVMConstNull(LLVMTypeOf(v.v)), "");
     cv env[IR_MAX_DIMS];
     memcpy(env, c->env, sizeof env);
-    at(f, f->depth, CH_HOIST);
-    LLVMTypeRef iv = LLVMVectorType(LLVMInt32TypeInContext(f->ctx), (unsigned)f->W);
-    LLVMValueRef j = LLVMBuildSub(f->b, k, lo, "");
-    LLVMValueRef idx = LLVMBuildLoad2(f->b, iv, LLVMBuildGEP2(f->b, LLVMInt32TypeInContext(f->ctx),
-                                                              c->copy_idx[inner], &j, 1, ""), "");
-    LLVMSetAlignment(idx, 4);
-    env[outer] = (cv){.v = LLVMBuildSExt(f->b, idx, ty_vec(f, DT_I64), ""), .shape = CV_VARYING,
-                      .dt = DT_I64, .loops = (uint64_t)1 << 1};
-    cv v = cg_load(f, c->stage[s - f->p->sinks], dt, &outer, 1, env);
     env[outer] = cg_loop_index(f, k, true, 1);
     cg_store(f, f->out_ptr[s->output], dt, &outer, 1, env, &v, stream);
     scope_close(f);
