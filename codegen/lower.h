@@ -163,10 +163,9 @@ typedef struct cg_acc cg_acc;
  *     x is gathered once, not by the max, the sum and the gradient, and e
  *     computed once;
  *   - an output whose rows are [outer, inner] is stored there by its loop,
- *     then copied to its rows, which are one contiguous block, by gathers
- *     from the (L1) buffer with indices computed once per call (stage_copy
- *     in lower_kernel.c): plain and non-temporal vector stores instead of a
- *     scatter.
+ *     then copied to its rows, which are one contiguous block, by tiles of
+ *     W x W transposed in registers (stage_copy in lower_kernel.c): plain
+ *     and non-temporal vector stores instead of a scatter.
  * A buffer holds CG_STAGE_COLS columns: the across body runs only for rows
  * of at most that much work (version_cond in lower_kernel.c). */
 enum { CG_STAGE_COLS = 64 };
@@ -307,9 +306,7 @@ void set_reassoc(LLVMValueRef inst);
  * and column col (a uniform index) := v, in the innermost body. */
 LLVMValueRef cg_stage_alloca(cg_fn *f, int dt, const char *name);
 void cg_stage_put(cg_fn *f, LLVMValueRef stage, int dt, LLVMValueRef col, const cv *v);
-/* A <W x dt> vector of W scalar loads, lane i from base + offs[i] elements
- * (i64), no mask: where LLVM would scalarize a gather anyway, without
- * extracting 64-bit pointers from vectors. */
-LLVMValueRef cg_gather_lanes(cg_fn *f, int dt, LLVMValueRef base, LLVMValueRef const *offs);
+/* Transpose W vectors of W lanes in place: v[i][l] := v[l][i]. */
+void cg_transpose(cg_fn *f, LLVMValueRef *v);
 
 #endif

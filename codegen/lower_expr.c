@@ -590,7 +590,9 @@ static access address(cg_fn *f, LLVMValueRef base, int dt, const int *order, int
     return a;
 }
 
-LLVMValueRef cg_gather_lanes(cg_fn *f, int dt, LLVMValueRef base, LLVMValueRef const *offs)
+/* A <W x dt> vector of W scalar loads, lane i from base + offs[i] elements
+ * (i64), no mask. */
+static LLVMValueRef gather_lanes(cg_fn *f, int dt, LLVMValueRef base, LLVMValueRef const *offs)
 {
     LLVMTypeRef et = ty_mem(f, dt), i32 = LLVMInt32TypeInContext(f->ctx);
     LLVMValueRef v = LLVMGetPoison(LLVMVectorType(et, (unsigned)f->W));
@@ -648,7 +650,7 @@ static LLVMValueRef strided_gather(cg_fn *f, LLVMValueRef base, int dt, const in
         if (k > 0)
             st = LLVMBuildMul(f->b, st, f->size[order[k]], "");
     }
-    return cg_gather_lanes(f, dt, LLVMBuildGEP2(f->b, ty_mem(f, dt), base, &off, 1, ""), offs);
+    return gather_lanes(f, dt, LLVMBuildGEP2(f->b, ty_mem(f, dt), base, &off, 1, ""), offs);
 }
 
 static LLVMValueRef all_true(cg_fn *f)
@@ -1012,10 +1014,32 @@ static const int *output_order(cg_fn *f, int o, int *n)
 
 LLVMValueRef cg_stage_alloca(cg_fn *f, int dt, const char *name)
 {
-    LLVMValueRef a = entry_alloca(f, LLVMArrayType(ty_mem(f, dt), (unsigned)(CG_STAGE_COLS * f->W)),
+    LLVMValueRef a = entry_alloca(f, LLVMArrayType(ty_mem(f, dt), (unsigned)((CG_STAGE_COLS + 1) * f->W)),
                                   name);
     LLVMSetAlignment(a, 64);
     return a;
+}
+
+/* v[i][l] := v[l][i] for W vectors of W lanes: log2 W rounds of exchanging
+ * blocks of h lanes between vectors h apart (shuffles of two vectors). */
+void cg_transpose(cg_fn *f, LLVMValueRef *v)
+{
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(f->ctx);
+    for (int h = f->W / 2; h >= 1; h /= 2) {
+        LLVMValueRef mi[64], mj[64];
+        for (int l = 0; l < f->W; l++) {
+            bool low = (l & h) == 0;
+            mi[l] = LLVMConstInt(i32, (unsigned long long)(low ? l : f->W + l - h), 0);
+            mj[l] = LLVMConstInt(i32, (unsigned long long)(low ? l + h : f->W + l), 0);
+        }
+        LLVMValueRef Mi = LLVMConstVector(mi, (unsigned)f->W), Mj = LLVMConstVector(mj, (unsigned)f->W);
+        for (int i = 0; i < f->W; i++)
+            if ((i & h) == 0) {
+                LLVMValueRef a = v[i], b = v[i + h];
+                v[i] = LLVMBuildShuffleVector(f->b, a, b, Mi, "");
+                v[i + h] = LLVMBuildShuffleVector(f->b, a, b, Mj, "");
+            }
+    }
 }
 
 /* The address of column col (uniform) of a stage buffer, and its alignment. */

@@ -178,7 +178,7 @@ typedef struct sweep_ctx {
     cg_acc *acc;       /* per sink: register accumulator of a reduction */
     bool across_rows;  /* vectorize the outer loop (rows shorter than a vector) */
     LLVMValueRef *stage;              /* per sink: a staged output's buffer, or NULL */
-    LLVMValueRef copy_idx[IR_MAX_DIMS]; /* per inner dim: stage_copy's index table */
+    LLVMValueRef *block;              /* per sink: stage_copy's second buffer */
     cv env[IR_MAX_DIMS];
 } sweep_ctx;
 
@@ -308,56 +308,59 @@ static bool staged_output(const cg_fn *f, const sched_sink *s)
            s->path[0] == f->sweep->outer;
 }
 
-/* The gather indices of stage_copy, once per call: element k of a block of
- * W rows of `inner` columns, k = r inner + col, is at col W + r in the
- * buffer. */
-static LLVMValueRef stage_index_table(cg_fn *f, int inner)
-{
-    LLVMTypeRef i32 = LLVMInt32TypeInContext(f->ctx);
-    LLVMValueRef tab = entry_alloca(f, LLVMArrayType(i32, (unsigned)(CG_STAGE_COLS * f->W)),
-                                    "stage.index");
-    LLVMSetAlignment(tab, 64);
-    at_body(f);
-    LLVMValueRef cols = f->size[inner];
-    LLVMValueRef n = LLVMBuildMul(f->b, imin(f, cols, i64c(f, CG_STAGE_COLS)), i64c(f, f->W), "");
-    LLVMValueRef k = scope_open_loop(f, CH_BODY, i64c(f, 0), n, false, -1);
-    at_body(f);
-    LLVMValueRef r = LLVMBuildSDiv(f->b, k, cols, ""), col = LLVMBuildSRem(f->b, k, cols, "");
-    LLVMValueRef pos = LLVMBuildAdd(f->b, LLVMBuildMul(f->b, col, i64c(f, f->W), ""), r, "");
-    LLVMBuildStore(f->b, LLVMBuildTrunc(f->b, pos, i32, ""), LLVMBuildGEP2(f->b, i32, tab, &k, 1, ""));
-    scope_close(f);
-    at_body(f);
-    return tab;
-}
-
-/* After the loop over a block's columns: copy the staged output to its rows
- * r0 .. r0+W-1 (the live ones), a contiguous block, one vector at a time. */
+/* After the loop over a block's columns: copy the staged output, W rows of
+ * `inner` columns, to its rows r0 .. r0+W-1 (the live ones), a contiguous
+ * block. First into a second buffer laid out as the block, [r][inner], by
+ * tiles of W columns transposed in registers (W loads, W log2 W shuffles,
+ * W stores a tile instead of W^2 scalar loads): tile k's row r is stored at
+ * r * inner + k W, whole, so the last tile's row also writes the start of
+ * the next row (or the buffer's padding); the tiles run from the last to
+ * the first, so that the next row's own first tile comes after. Then from
+ * that buffer to the output, one vector at a time, the last one masked
+ * (cg_store: plain or non-temporal stores). */
 static void stage_copy(cg_fn *f, sweep_ctx *c, const sched_sink *s)
 {
     int outer = s->path[0], inner = s->path[1], dt = f->g->outputs[s->output].node->dtype;
+    LLVMValueRef stage = c->stage[s - f->p->sinks], block = c->block[s - f->p->sinks];
+    LLVMTypeRef et = ty_mem(f, dt), vt = LLVMVectorType(et, (unsigned)f->W);
+    unsigned esize = (unsigned)ir_dtype_size((ir_dtype)dt);
     LLVMValueRef stream = stream_flag(f, s);
     at_body(f);
-    LLVMValueRef cols = f->size[inner], r0 = c->env[outer].base;
-    LLVMValueRef rend = imin(f, LLVMBuildAdd(f->b, r0, i64c(f, f->W), ""), c->hi);
+    LLVMValueRef cols = f->size[inner], W = i64c(f, f->W);
+    LLVMValueRef tiles = ceil_div(f, cols, W);
+    LLVMValueRef t = scope_open_loop(f, CH_BODY, i64c(f, 0), tiles, false, -1);
+    at_body(f);
+    LLVMValueRef k0 = LLVMBuildMul(f->b, LLVMBuildSub(f->b, LLVMBuildSub(f->b, tiles, t, ""),
+                                                      i64c(f, 1), ""), W, "tile");
+    LLVMValueRef v[64];
+    for (int i = 0; i < f->W; i++) {
+        LLVMValueRef off = LLVMBuildMul(f->b, LLVMBuildAdd(f->b, k0, i64c(f, i), ""), W, "");
+        v[i] = LLVMBuildLoad2(f->b, vt, LLVMBuildGEP2(f->b, et, stage, &off, 1, ""), "");
+        LLVMSetAlignment(v[i], esize * (unsigned)f->W > 64 ? 64 : esize * (unsigned)f->W);
+    }
+    cg_transpose(f, v);
+    for (int r = 0; r < f->W; r++) {
+        LLVMValueRef off = LLVMBuildAdd(f->b, LLVMBuildMul(f->b, i64c(f, r), cols, ""), k0, "");
+        LLVMSetAlignment(LLVMBuildStore(f->b, v[r], LLVMBuildGEP2(f->b, et, block, &off, 1, "")),
+                         esize);
+    }
+    scope_close(f);
+    at_body(f);
+    LLVMValueRef r0 = c->env[outer].base;
+    LLVMValueRef rend = imin(f, LLVMBuildAdd(f->b, r0, W, ""), c->hi);
     LLVMValueRef lo = LLVMBuildMul(f->b, r0, cols, "");
     LLVMValueRef k = scope_open_loop(f, CH_BODY, lo, LLVMBuildMul(f->b, rend, cols, ""), true, 1);
-    /* the gather: W scalar loads (dead lanes read what the buffer holds) */
     at(f, f->depth, CH_HOIST);
-    LLVMTypeRef i32 = LLVMInt32TypeInContext(f->ctx);
-    LLVMValueRef offs[64], j = LLVMBuildSub(f->b, k, lo, "");
-    for (int i = 0; i < f->W; i++) {
-        LLVMValueRef ji = LLVMBuildAdd(f->b, j, i64c(f, i), "");
-        LLVMValueRef o = LLVMBuildLoad2(f->b, i32, LLVMBuildGEP2(f->b, i32, c->copy_idx[inner], &ji, 1, ""), "");
-        offs[i] = LLVMBuildZExt(f->b, o, LLVMInt64TypeInContext(f->ctx), "");
-    }
-    cv v = {.v = cg_gather_lanes(f, dt, c->stage[s - f->p->sinks], offs), .shape = CV_VARYING,
-            .dt = (uint8_t)dt, .loops = (uint64_t)1 << 1};
+    LLVMValueRef j = LLVMBuildSub(f->b, k, lo, "");
+    cv x = {.v = LLVMBuildLoad2(f->b, vt, LLVMBuildGEP2(f->b, et, block, &j, 1, ""), ""),
+            .shape = CV_VARYING, .dt = (uint8_t)dt, .loops = (uint64_t)1 << 1};
+    LLVMSetAlignment(x.v, esize);
     if (dt == DT_BOOL)
-        v.v = LLVMBuildICmp(f->b, LLVMIntNE, v.v, LLVMConstNull(LLVMTypeOf(v.v)), "");
+        x.v = LLVMBuildICmp(f->b, LLVMIntNE, x.v, LLVMConstNull(vt), "");
     cv env[IR_MAX_DIMS];
     memcpy(env, c->env, sizeof env);
     env[outer] = cg_loop_index(f, k, true, 1);
-    cg_store(f, f->out_ptr[s->output], dt, &outer, 1, env, &v, stream);
+    cg_store(f, f->out_ptr[s->output], dt, &outer, 1, env, &x, stream);
     scope_close(f);
 }
 
@@ -619,13 +622,12 @@ static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, in
         f.W = f.W1; /* see fn_init */
         f.staged = true;
         c.stage = sup_calloc((size_t)p->nsinks + 1, sizeof *c.stage);
+        c.block = sup_calloc((size_t)p->nsinks + 1, sizeof *c.block);
         for (int i = 0; i < sw->nsinks; i++)
             if (staged_output(&f, ss[i])) {
-                int inner = ss[i]->path[1];
-                c.stage[ss[i] - p->sinks] =
-                    cg_stage_alloca(&f, p->g->outputs[ss[i]->output].node->dtype, "stage.out");
-                if (!c.copy_idx[inner])
-                    c.copy_idx[inner] = stage_index_table(&f, inner);
+                int dt = p->g->outputs[ss[i]->output].node->dtype;
+                c.stage[ss[i] - p->sinks] = cg_stage_alloca(&f, dt, "stage.out");
+                c.block[ss[i] - p->sinks] = cg_stage_alloca(&f, dt, "stage.block");
             }
     } else if (kind == SW_SPEC && version == 0) {
         f.spec = spec;
@@ -646,6 +648,7 @@ static LLVMValueRef build_sweep(LLVMModuleRef m, const cg_target *t, kctx *k, in
     sup_free(c.aux);
     sup_free(c.acc);
     sup_free(c.stage);
+    sup_free(c.block);
     fn_free(&f);
     return fn;
 }
