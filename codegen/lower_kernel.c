@@ -526,6 +526,14 @@ static int sweep_kind(const sched_plan *p, const sched_sweep *sw, bool *spec)
     return find_specializations(p, spec) ? SW_SPEC : SW_ONE;
 }
 
+/* LOSSC_CG_ROWS=across|along forces one body of SW_ROWS (tests run both):
+ * 1 across rows (as far as its stage buffers allow), 0 along, else -1. */
+static int forced_rows(void)
+{
+    const char *force = getenv("LOSSC_CG_ROWS");
+    return !force ? -1 : !strcmp(force, "across") ? 1 : !strcmp(force, "along") ? 0 : -1;
+}
+
 /* True when version 0 of sweep sw runs (at the root body of f). */
 static LLVMValueRef version_cond(cg_fn *f, const sched_sweep *sw, int kind, const bool *spec)
 {
@@ -537,12 +545,10 @@ static LLVMValueRef version_cond(cg_fn *f, const sched_sweep *sw, int kind, cons
         LLVMValueRef work = i64c(f, 1);
         IR_DIMSET_FOREACH(d, sched_inner_dims(p, sw))
             work = LLVMBuildMul(f->b, work, imax(f, f->size[d], i64c(f, 1)), "");
-        /* LOSSC_CG_ROWS=across|along forces one body (tests run both), as
-         * far as the across body's stage buffers allow */
-        const char *force = getenv("LOSSC_CG_ROWS");
-        if (force && !strcmp(force, "along"))
+        int force = forced_rows();
+        if (force == 0)
             return LLVMConstInt(LLVMInt1TypeInContext(f->ctx), 0, 0);
-        int64_t limit = force && !strcmp(force, "across") ? CG_STAGE_COLS + 1 : 2 * (int64_t)f->W1;
+        int64_t limit = force == 1 ? CG_STAGE_COLS + 1 : 2 * (int64_t)f->W1;
         return LLVMBuildICmp(f->b, LLVMIntSLT, work, i64c(f, limit), "short");
     }
     /* if every specialized input holds its default: the fast body */
@@ -703,8 +709,8 @@ static LLVMValueRef sweep_function(cg_fn *f, kernel_state *ks, int swi,
     at_body(f);
     if (!lazy || LLVMIsConstant(cond)) /* a constant: the other version is never used */
         return LLVMBuildSelect(f->b, cond, sweep_fn[0], sweep_fn[1], "sweep");
-    if (lazy->likely) /* the default exponent; rows of at least two vectors */
-        lazy->likely[swi] = kind == SW_SPEC ? 0 : 1;
+    if (lazy->likely) /* the default exponent; rows of at least two vectors (unless forced) */
+        lazy->likely[swi] = kind == SW_SPEC || forced_rows() == 1 ? 0 : 1;
     LLVMValueRef slot = LLVMBuildSelect(f->b, cond, LLVMConstInt(k->i32, 2 * (unsigned)swi, 0),
                                         LLVMConstInt(k->i32, 2 * (unsigned)swi + 1, 0), "slot");
     LLVMValueRef table = LLVMConstIntToPtr(i64c(f, (int64_t)(uintptr_t)lazy->table), k->ptr);
