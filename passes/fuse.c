@@ -204,6 +204,23 @@ static ir_node *split_sum(ir_graph *g, ir_node *x, ir_dimset axes, src_loc loc)
     return r;
 }
 
+/* e / s for a softmax's e = exp(x - max(x)) and s = sum(e) >= 1: e * (1 / s),
+ * the reciprocal once per row as PyTorch's softmax does, a multiplication per
+ * element instead of a division (several times its cycles) for at most one
+ * more rounding; s >= 1 keeps 1 / s finite and normal. */
+static ir_node *softmax_quotient(ir_graph *g, ir_node *e, ir_node *s, src_loc loc)
+{
+    ir_node *one = ir_const(g, (ir_dtype)s->dtype, 1.0, loc);
+    return ir_binary(g, OP_MUL, e, ir_binary(g, OP_DIV, one, s, loc), loc);
+}
+
+/* x - max(x) over axes */
+static bool max_shifted(const ir_node *a, ir_dimset axes)
+{
+    return a->op == OP_SUB && a->ops[1]->op == OP_RMAX && a->ops[1]->ops[0] == a->ops[0] &&
+           a->ops[1]->attr.axes == axes;
+}
+
 static ir_node *prepare(void *vctx, ir_graph *dst, const ir_node *old, ir_node *const *ops)
 {
     prepare_ctx *ctx = vctx;
@@ -216,13 +233,16 @@ static ir_node *prepare(void *vctx, ir_graph *dst, const ir_node *old, ir_node *
         const ir_node *a = ops[0]->ops[0], *b = ops[0]->ops[1];
         /* the stabilizer's log-softmax: exp(a - log(sum(exp(a)))) = exp(a) / s */
         if (b->op == OP_LOG && b->ops[0]->op == OP_SUM && b->ops[0]->ops[0]->op == OP_EXP &&
-            b->ops[0]->ops[0]->ops[0] == a && a->dims == old->dims)
-            return ir_binary(dst, OP_DIV, b->ops[0]->ops[0], b->ops[0], loc);
+            b->ops[0]->ops[0]->ops[0] == a && a->dims == old->dims) {
+            ir_node *e = b->ops[0]->ops[0], *sum = b->ops[0];
+            return max_shifted(a, sum->attr.axes) ? softmax_quotient(dst, e, sum, loc)
+                                                  : ir_binary(dst, OP_DIV, e, sum, loc);
+        }
         for (int i = 0; i < ctx->n; i++) {
             const lse_exp *k = &ctx->items[i];
             if (k->lse == b && k->x == a && a->dims == old->dims) {
                 ir_node *fin = ir_unary(dst, OP_ISFINITE, (ir_node *)k->m, loc);
-                ir_node *q = ir_binary(dst, OP_DIV, (ir_node *)k->e, (ir_node *)k->s, loc);
+                ir_node *q = softmax_quotient(dst, (ir_node *)k->e, (ir_node *)k->s, loc);
                 return ir_where(dst, fin, q, (ir_node *)k->e, loc);
             }
         }
