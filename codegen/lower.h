@@ -148,8 +148,9 @@ typedef struct cg_acc cg_acc;
 
 /* A row of a reduction's operand kept in memory while its scope lasts: the
  * softmax numerators e = exp(x - m) of a row, written by the sum's loop into
- * the row of the output that will use them (its own future slots), and read
- * back by that output's loop instead of computing every exp again.
+ * a stack buffer (rows up to 16 KB; longer ones into the row of the output
+ * that will use them, its own future slots), and read back by that output's
+ * loop instead of computing every exp again.
  *
  * Staging (the across-rows body: W short rows r0..r0+W-1 per iteration, the
  * loops inside a row scalar over varying lanes, one row per lane). Nothing
@@ -173,7 +174,8 @@ enum { CG_STAGE_COLS = 64 };
 typedef struct row_cache {
     const ir_node *node; /* the cached node (an exp; any operand when staged) */
     int axis;            /* the reduced dim it runs along */
-    int output;          /* the output whose row holds it (stage NULL) */
+    LLVMValueRef row;    /* element 0 of its row: a stack buffer or the row of
+                          * an output that uses it (stage NULL) */
     LLVMValueRef stage;  /* or the stack buffer [axis][W] that holds it */
     cv key[IR_MAX_DIMS]; /* the indices of its other dims */
     int home;            /* scope depth of the row */

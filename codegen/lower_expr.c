@@ -1095,12 +1095,39 @@ static bool cache_load(cg_fn *f, const ir_node *n, const cv *env, cv *out)
             *out = (cv){.v = v, .shape = CV_VARYING, .dt = n->dtype, .loops = loops};
             return true;
         }
-        int nd;
-        const int *order = output_order(f, c->output, &nd);
-        *out = cg_load(f, f->out_ptr[c->output], n->dtype, order, nd, env);
+        *out = cg_load(f, c->row, n->dtype, &c->axis, 1, env);
         return true;
     }
     return false;
+}
+
+/* Where a row cache keeps its row, the same for all of the row's elements
+ * (an address of element 0; the row contiguous): a stack buffer when the row
+ * fits, else the output's row itself, whose own stores come later. The
+ * buffer spares the output's lines a read from memory: written first by
+ * the cache, each would be fetched before the output's (non-temporal)
+ * stores replace it. NULL when the output's row is not contiguous. */
+enum { ROW_CACHE_BYTES = 16 << 10 };
+
+static LLVMValueRef cache_row(cg_fn *f, int output, int dt, int axis, const cv *env, int home)
+{
+    int nd;
+    const int *order = output_order(f, output, &nd);
+    if (nd < 1 || order[nd - 1] != axis)
+        return NULL;
+    cv row[IR_MAX_DIMS];
+    memcpy(row, env, sizeof row);
+    row[axis] = cv_uniform(i64c(f, 0), DT_I64, 0);
+    at(f, home, CH_HOIST);
+    access a = address(f, f->out_ptr[output], dt, order, nd, row);
+    if (a.kind != 0 || a.ok)
+        return NULL;
+    int64_t cap = ROW_CACHE_BYTES / (int64_t)ir_dtype_size((ir_dtype)dt);
+    LLVMValueRef buf = entry_alloca(f, LLVMArrayType(ty_mem(f, dt), (unsigned)cap), "row.cache");
+    LLVMSetAlignment(buf, 64);
+    at(f, home, CH_HOIST);
+    LLVMValueRef fits = LLVMBuildICmp(f->b, LLVMIntSLE, f->size[axis], i64c(f, cap), "fits");
+    return LLVMBuildSelect(f->b, fits, buf, a.ptr, "row");
 }
 
 /* An inline reduction: its loops open at the end of the hoist chain of scope
@@ -1149,11 +1176,9 @@ static cv eval_inline_reduce(cg_fn *f, const ir_node *r, const cv *env, int home
              v.dt == x->dtype && x->dtype != DT_BOOL && (x->dims & ir_dimbit(axes[0])) &&
              f->ncaches < (int)SUP_ARRAY_LEN(f->caches))
         stage = cg_stage_alloca(f, x->dtype, "stage.row");
-    if (cache_out >= 0) {
-        int nd;
-        const int *order = output_order(f, cache_out, &nd);
-        cg_store(f, f->out_ptr[cache_out], x->dtype, order, nd, env2, &v, NULL);
-    }
+    LLVMValueRef row = cache_out >= 0 ? cache_row(f, cache_out, x->dtype, axes[0], env, home) : NULL;
+    if (row)
+        cg_store(f, row, x->dtype, &axes[0], 1, env2, &v, NULL);
     if (stage)
         cg_stage_put(f, stage, x->dtype, env2[axes[0]].v, &v);
     at_body(f);
@@ -1163,11 +1188,11 @@ static cv eval_inline_reduce(cg_fn *f, const ir_node *r, const cv *env, int home
     at(f, home, CH_HOIST);
     cv res = acc_finish(f, &acc, L);
 
-    if (cache_out >= 0 || stage) { /* valid from now on, while the row's scope lasts */
+    if (row || stage) { /* valid from now on, while the row's scope lasts */
         row_cache *c = &f->caches[f->ncaches++];
         c->node = x;
         c->axis = axes[0];
-        c->output = cache_out;
+        c->row = row;
         c->stage = stage;
         memcpy(c->key, env, sizeof(cv) * IR_MAX_DIMS);
         c->home = home;
