@@ -103,12 +103,15 @@ static void test_dice(void **state)
 static void check_ce(bool weighted, bool rows)
 {
     /* with W = 8 (f32 AVX2) and 4: rows of 1, 2, W - 1, W, 2W - 1, 2W
-     * classes and the stage buffers' 64 (and 65: too many to stage), in
-     * row counts that are no multiple of W */
+     * classes and the stage buffers' 64 (and 65: too many to stage); rows
+     * that just fit the row cache's 16 KB stack buffer (2048 f64, 4096 f32)
+     * and rows one longer, cached in the output row; in row counts that are
+     * no multiple of W */
     static const int64_t shapes[][2] = {{1, 1}, {7, 3}, {1000, 10}, {100003, 10},
                                         {1000, 37}, {300, 1000}, {5, 17}, {13, 2},
                                         {1001, 15}, {9, 8}, {17, 16}, {33, 64},
-                                        {11, 65}, {3, 7}};
+                                        {11, 65}, {3, 7}, {3, 2048}, {2, 2049},
+                                        {3, 4096}, {2, 4097}};
     for (int ti = 0; ti < 2; ti++) {
         ir_dtype T = ti ? DT_F64 : DT_F32;
         for (size_t si = 0; si < SUP_ARRAY_LEN(shapes); si++) {
