@@ -1206,6 +1206,19 @@ static cv eval_inline_reduce(cg_fn *f, const ir_node *r, const cv *env, int home
     return res;
 }
 
+/* A value the plan keeps in a buffer (a materialized reduction, SINK_REDUCE,
+ * or a stored value, SINK_STORE): a load from it. */
+static cv load_materialized(cg_fn *f, const ir_node *n, const cv *env)
+{
+    int s = f->p->mat[n->id];
+    if (s < 0 || !f->mat_ptr || !f->mat_ptr[s]) {
+        cg_fail(f, "codegen: internal: %%%u is neither computed here nor in a buffer", n->id);
+        return cv_uniform(LLVMGetPoison(ty_scalar(f, n->dtype)), n->dtype, 0);
+    }
+    const sched_sink *k = &f->p->sinks[s];
+    return cg_load(f, f->mat_ptr[s], n->dtype, k->morder, k->mdims, env);
+}
+
 static cv eval_reduce(cg_fn *f, const ir_node *n, const cv *env)
 {
     sched_env senv;
@@ -1213,14 +1226,7 @@ static cv eval_reduce(cg_fn *f, const ir_node *n, const cv *env)
     int home;
     if (sched_inline(f->p, n, &senv, &home))
         return eval_inline_reduce(f, n, env, home);
-    int s = f->p->mat[n->id];
-    if (s < 0 || !f->mat_ptr || !f->mat_ptr[s]) {
-        cg_fail(f, "codegen: internal: reduction %%%u is neither inline nor materialized",
-                n->id);
-        return cv_uniform(LLVMGetPoison(ty_scalar(f, n->dtype)), n->dtype, 0);
-    }
-    const sched_sink *k = &f->p->sinks[s];
-    return cg_load(f, f->mat_ptr[s], n->dtype, k->morder, k->mdims, env);
+    return load_materialized(f, n, env);
 }
 
 /* x[..., idx, ...]: the gathered axes get computed indices, clamped into
@@ -1274,18 +1280,6 @@ static cv eval_leaf(cg_fn *f, const ir_node *n, const cv *env)
     }
 }
 
-/* A value the plan stores (SINK_STORE): a load from its buffer. */
-static cv load_stored(cg_fn *f, const ir_node *n, const cv *env)
-{
-    int s = f->p->mat[n->id];
-    if (s < 0 || !f->mat_ptr || !f->mat_ptr[s]) {
-        cg_fail(f, "codegen: internal: stored value %%%u has no buffer", n->id);
-        return cv_uniform(LLVMGetPoison(ty_scalar(f, n->dtype)), n->dtype, 0);
-    }
-    const sched_sink *k = &f->p->sinks[s];
-    return cg_load(f, f->mat_ptr[s], n->dtype, k->morder, k->mdims, env);
-}
-
 cv cg_eval(cg_fn *f, const ir_node *n, const cv *env)
 {
     uint64_t h;
@@ -1297,7 +1291,7 @@ cv cg_eval(cg_fn *f, const ir_node *n, const cv *env)
         memo_put(f, n, 0, env, h, r);
         return r;
     }
-    r = f->p->stored[n->id] ? load_stored(f, n, env) : cg_eval_own(f, n, env);
+    r = f->p->stored[n->id] ? load_materialized(f, n, env) : cg_eval_own(f, n, env);
     memo_put(f, n, 0, env, h, r);
     return r;
 }

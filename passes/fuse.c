@@ -610,28 +610,36 @@ static void canonical_path(sched_sink *s, ir_dimset dims)
         s->path[s->depth++] = d;
 }
 
+/* The sink of kind that keeps n in a buffer: the one n has, or a new one
+ * (*fresh set, its path to fill in). */
+static sched_sink *mat_sink(sched_plan *p, int kind, const ir_node *n, bool *fresh)
+{
+    *fresh = p->mat[n->id] < 0;
+    if (*fresh)
+        p->mat[n->id] = add_sink(p, kind, n);
+    return &p->sinks[p->mat[n->id]];
+}
+
 /* A stored value's sink: its dims in canonical (memory) order. */
 static int store_sink(sched_plan *p, const ir_node *n)
 {
-    if (p->mat[n->id] >= 0)
+    bool fresh;
+    sched_sink *k = mat_sink(p, SINK_STORE, n, &fresh);
+    if (!fresh)
         return p->mat[n->id];
-    int s = add_sink(p, SINK_STORE, n);
-    p->mat[n->id] = s;
-    sched_sink *k = &p->sinks[s];
     canonical_path(k, n->dims);
     k->mdims = k->depth;
     memcpy(k->morder, k->path, sizeof k->path);
-    return s;
+    return p->mat[n->id];
 }
 
 /* A materialized reduction's sink, in its natural loop order. */
 static int reduce_sink(sched_plan *p, const ir_node *r)
 {
-    if (p->mat[r->id] >= 0)
+    bool fresh;
+    sched_sink *k = mat_sink(p, SINK_REDUCE, r, &fresh);
+    if (!fresh)
         return p->mat[r->id];
-    int s = add_sink(p, SINK_REDUCE, r);
-    p->mat[r->id] = s;
-    sched_sink *k = &p->sinks[s];
     ir_dimset res = r->dims, red = r->attr.axes;
     ir_dimset first = p->dr_first[r->id] ? res : red, second = first == res ? red : res;
     k->depth = 0;
@@ -658,7 +666,7 @@ static int reduce_sink(sched_plan *p, const ir_node *r)
             k->morder[k->mdims++] = k->path[i];
         }
     k->rows_owned = k->depth > 0 && ir_dimset_has(res, k->path[0]);
-    return s;
+    return p->mat[r->id];
 }
 
 static void add_dep(sched_plan *p, int sink, int dep)
