@@ -212,6 +212,7 @@ typedef struct cg_fn {
     int ncaches;
     bool staged; /* the across-rows body: stage rows (see row_cache) */
     bool streamed; /* a non-temporal store was emitted: fence before returning */
+    bool arith_bound; /* the sweep computes a transcendental per element: no streaming */
     /* memo */
     memo_entry *memo;
     size_t nmemo, memo_cap;

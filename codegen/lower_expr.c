@@ -653,6 +653,37 @@ static LLVMValueRef strided_gather(cg_fn *f, LLVMValueRef base, int dt, const in
     return gather_lanes(f, dt, LLVMBuildGEP2(f->b, ty_mem(f, dt), base, &off, 1, ""), offs);
 }
 
+/* Along rows, a row is read by several loops in turn (max, then sum of exp,
+ * then the gradient), and the loops with the arithmetic find it in L1: no
+ * demand miss is in flight while they run, so the hardware prefetcher idles
+ * and every row's first loop waits for memory. A contiguous load of row r
+ * inside a row's loop therefore prefetches the same place of row r + 1, one
+ * prefetch per cache line, and the next row arrives while this one is
+ * computed (cross-entropy, 65536 rows of 1000 f32 classes, 2 threads:
+ * 47 -> 41 ms). Prefetches never fault: past the last row they are dropped. */
+static void prefetch_next_row(cg_fn *f, LLVMValueRef ptr, int dt, const int *order, int ndim,
+                              const cv *env)
+{
+    if (f->staged || ndim < 2 || env[order[0]].loops != 1 || env[order[0]].shape != CV_UNIFORM)
+        return;
+    LLVMValueRef stride = f->size[order[1]];
+    for (int k = 2; k < ndim; k++)
+        stride = LLVMBuildMul(f->b, stride, f->size[order[k]], "");
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(f->ctx), ptrt = LLVMPointerTypeInContext(f->ctx, 0);
+    LLVMValueRef next = LLVMBuildGEP2(f->b, ty_mem(f, dt), ptr, &stride, 1, "next.row");
+    int bytes = f->W * ir_dtype_size((ir_dtype)dt);
+    for (int line = 0; line < bytes; line += 64) {
+        LLVMValueRef off = i64c(f, line);
+        LLVMValueRef args[4] = {
+            LLVMBuildGEP2(f->b, LLVMInt8TypeInContext(f->ctx), next, &off, 1, ""),
+            LLVMConstInt(i32, 0, 0), /* read */
+            LLVMConstInt(i32, 3, 0), /* keep in all levels */
+            LLVMConstInt(i32, 1, 0), /* data */
+        };
+        call_intrinsic(f, "llvm.prefetch", &ptrt, 1, args, 4);
+    }
+}
+
 static LLVMValueRef all_true(cg_fn *f)
 {
     return splat(f, LLVMConstInt(LLVMInt1TypeInContext(f->ctx), 1, 0));
@@ -671,6 +702,8 @@ cv cg_load(cg_fn *f, LLVMValueRef base, int dt, const int *order, int ndim, cons
     unsigned align = (unsigned)ir_dtype_size((ir_dtype)dt);
     LLVMValueRef mask = f->scopes[home].mask, v;
     LLVMTypeRef i32 = LLVMInt32TypeInContext(f->ctx);
+    if (a.kind == 1 && home >= 2)
+        prefetch_next_row(f, a.ptr, dt, order, ndim, env);
     if (a.kind == 0) {
         v = LLVMBuildLoad2(f->b, et, a.ptr, "");
         LLVMSetAlignment(v, align);
