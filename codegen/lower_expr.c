@@ -471,6 +471,43 @@ static cv eval_logistic(cg_fn *f, const ir_node *n, const cv *env)
     return (cv){.v = v, .shape = vec ? CV_VARYING : CV_UNIFORM, .dt = n->dtype, .loops = loops};
 }
 
+/* A comparison of the vector loop's index i + lane (i64) with a uniform
+ * integer u, the one-hot of a label (iota(C) == y[n]): compared as
+ * lane OP d with d = u - i clamped to [-1, W] in 32 bits, against the
+ * constant lanes. The clamp keeps every outcome for lanes 0..W-1, and W i32
+ * lanes are one register where the i64 ones are two (AVX2: 2 compares for
+ * 16 lanes instead of 4 adds and 4 compares). NULL when not of that form. */
+static LLVMValueRef linear_compare(cg_fn *f, int op, const cv *a, const cv *b)
+{
+    LLVMIntPredicate pr;
+    switch (op) {
+    case OP_EQ: pr = LLVMIntEQ; break;
+    case OP_NE: pr = LLVMIntNE; break;
+    case OP_LT: pr = LLVMIntSLT; break;
+    case OP_LE: pr = LLVMIntSLE; break;
+    case OP_GT: pr = LLVMIntSGT; break;
+    case OP_GE: pr = LLVMIntSGE; break;
+    default: return NULL;
+    }
+    bool left = a->shape == CV_LINEAR;
+    const cv *lin = left ? a : b, *u = left ? b : a;
+    if (lin->shape != CV_LINEAR || cv_varies(u) || lin->dt != DT_I64 || u->dt != DT_I64)
+        return NULL;
+    if (!left) /* u OP lane  <=>  lane OP' u */
+        pr = pr == LLVMIntSLT ? LLVMIntSGT : pr == LLVMIntSLE ? LLVMIntSGE
+           : pr == LLVMIntSGT ? LLVMIntSLT : pr == LLVMIntSGE ? LLVMIntSLE : pr;
+    LLVMTypeRef i64 = LLVMInt64TypeInContext(f->ctx), i32 = LLVMInt32TypeInContext(f->ctx);
+    LLVMValueRef d = call_intrinsic(f, "llvm.ssub.sat", &i64, 1,
+                                    (LLVMValueRef[]){u->v, lin->base}, 2);
+    d = call_intrinsic(f, "llvm.smax", &i64, 1, (LLVMValueRef[]){d, i64c(f, -1)}, 2);
+    d = call_intrinsic(f, "llvm.smin", &i64, 1, (LLVMValueRef[]){d, i64c(f, f->W)}, 2);
+    LLVMValueRef lanes[64];
+    for (int i = 0; i < f->W; i++)
+        lanes[i] = LLVMConstInt(i32, (unsigned long long)i, 0);
+    return LLVMBuildICmp(f->b, pr, LLVMConstVector(lanes, (unsigned)f->W),
+                         splat(f, LLVMBuildTrunc(f->b, d, i32, "")), "");
+}
+
 static cv eval_elem(cg_fn *f, const ir_node *n, const cv *env)
 {
     if (n->op == OP_SIGMOID || n->op == OP_SOFTPLUS)
@@ -496,11 +533,13 @@ static cv eval_elem(cg_fn *f, const ir_node *n, const cv *env)
         vec |= cv_varies(&a[i]);
     }
     at(f, cv_home(loops), CH_HOIST);
+    LLVMValueRef v = n->nops == 2 && vec ? linear_compare(f, n->op, &a[0], &a[1]) : NULL;
+    if (v)
+        return (cv){.v = v, .shape = CV_VARYING, .dt = n->dtype, .loops = loops};
     LLVMValueRef x[3];
     for (int i = 0; i < n->nops; i++)
         x[i] = vec ? as_vec(f, &a[i]) : a[i].v;
     int odt = n->ops[0]->dtype;
-    LLVMValueRef v = NULL;
     if (n->op == OP_POW && ir_dtype_is_float((ir_dtype)odt)) {
         /* a constant exponent (also one folded from a specialized input) */
         LLVMBool lossy;

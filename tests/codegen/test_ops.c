@@ -281,6 +281,43 @@ static void test_layouts(void **state)
     }
 }
 
+/* Comparisons of a row's position with a per-row integer (the one-hot of a
+ * label, a causal mask), every predicate in both orders, for values below,
+ * inside and above the row and the vector lanes: the kernels compare the
+ * position relative to the vector's first lane (linear_compare in
+ * codegen/lower_expr.c). */
+static void test_index_compares(void **state)
+{
+    (void)state;
+    ir_graph *g = ir_graph_new("index_compares");
+    int N = ir_dim_add(g, "N", -1, -1, L_), C = ir_dim_add(g, "C", -1, -1, L_);
+    int nc[2] = {N, C};
+    ir_node *x = IN(g, "x", IR_IN_TENSOR, DT_F32, 2, nc);
+    ir_node *k = IN(g, "k", IR_IN_TENSOR, DT_I64, 1, &N);
+    ir_node *pos = ir_iota(g, C, L_);
+    const ir_op cmps[] = {OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE};
+    for (size_t i = 0; i < SUP_ARRAY_LEN(cmps); i++) {
+        char name[32];
+        snprintf(name, sizeof name, "pos_%s_k", ir_op_name(cmps[i]));
+        out(g, name, ir_where(g, B(g, cmps[i], pos, k), x, K(g, DT_F32, 0), L_));
+        snprintf(name, sizeof name, "k_%s_pos", ir_op_name(cmps[i]));
+        out(g, name, ir_where(g, B(g, cmps[i], k, pos), x, K(g, DT_F32, 0), L_));
+    }
+    /* a constant far outside any row */
+    out(g, "pos_lt_huge", ir_cast(g, DT_I64, B(g, OP_LT, pos, K(g, DT_I64, 1e18)), L_));
+    out(g, "pos_gt_tiny", ir_cast(g, DT_I64, B(g, OP_GT, pos, K(g, DT_I64, -1e18)), L_));
+    static const int64_t shapes[][2] = {{1, 1}, {7, 3}, {5, 17}, {40, 37}, {9, 100}};
+    for (size_t si = 0; si < SUP_ARRAY_LEN(shapes); si++) {
+        cg_case c = {.g = g, .seed = 71 + si, .rtol = 0};
+        memcpy(c.size, shapes[si], sizeof shapes[si]);
+        c.gen[0] = GEN_UNIFORM, c.lo[0] = -2, c.hi[0] = 2;
+        c.gen[1] = GEN_UNIFORM, c.lo[1] = -40, c.hi[1] = 140;
+        run_and_check(g_jit, &c);
+        free_case_buffers(&c);
+    }
+    ir_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_reductions_special_values),
         cmocka_unit_test(test_int_reductions),
         cmocka_unit_test(test_layouts),
+        cmocka_unit_test(test_index_compares),
     };
     return cmocka_run_group_tests(tests, jit_setup, jit_teardown);
 }
