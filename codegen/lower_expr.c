@@ -433,7 +433,7 @@ static cv logistic_piece(cg_fn *f, const ir_node *b, const cv *env, uint32_t tag
     if (tag == TAG_EXPNEG) {
         r = cg_eval(f, b, env);
         at(f, cv_home(r.loops), CH_HOIST);
-        r.v = cg_math(f, OP_EXP, r.dt, LLVMBuildFNeg(f->b, intrin1(f, "llvm.fabs", r.v), ""));
+        r.v = vm_emit_expneg(f->mod, f->b, LLVMBuildFNeg(f->b, intrin1(f, "llvm.fabs", r.v), ""));
     } else {
         r = logistic_piece(f, b, env, TAG_EXPNEG);
         at(f, cv_home(r.loops), CH_HOIST);
@@ -508,6 +508,15 @@ static LLVMValueRef linear_compare(cg_fn *f, int op, const cv *a, const cv *b)
                          splat(f, LLVMBuildTrunc(f->b, d, i32, "")), "");
 }
 
+/* Is a <= 0 (or NaN) whatever its operands: a softmax's shift x - max(x),
+ * -|x|? Then exp(a) takes vmath's shorter form for such arguments. */
+static bool nonpositive(const ir_node *a)
+{
+    if (a->op == OP_NEG)
+        return a->ops[0]->op == OP_ABS;
+    return a->op == OP_SUB && a->ops[1]->op == OP_RMAX && a->ops[1]->ops[0] == a->ops[0];
+}
+
 static cv eval_elem(cg_fn *f, const ir_node *n, const cv *env)
 {
     if (n->op == OP_SIGMOID || n->op == OP_SOFTPLUS)
@@ -553,6 +562,8 @@ static cv eval_elem(cg_fn *f, const ir_node *n, const cv *env)
         v = sel(f, x[0], x[1], x[2]);
     else if (n->op == OP_CAST)
         v = emit_cast(f, x[0], odt, n->dtype, vec);
+    else if (n->op == OP_EXP && nonpositive(n->ops[0]))
+        v = vm_emit_expneg(f->mod, f->b, x[0]);
     else if (n->nops == 1)
         v = emit_unary(f, n->op, odt, x[0], vec);
     else

@@ -66,13 +66,14 @@
 
 /* Internal functions past the public table: emitted like the others, not
  * named by vm_func_from_name. */
-enum { VM_LOG1P01 = VM__COUNT, VM__ALL };
+enum { VM_LOG1P01 = VM__COUNT, VM_EXPNEG, VM__ALL };
 
 static const char *const vm_names[VM__ALL] = {
 #define VM_NAME_(id, name) name,
     VM_FUNCS(VM_NAME_)
 #undef VM_NAME_
     "log1p01",
+    "expneg",
 };
 
 /* Max error in ulp, {f32, f64}; see the comment at the top. */
@@ -354,6 +355,27 @@ static LLVMValueRef emit_exp(em *e, LLVMValueRef x)
     return scale2(e, p.hi, k);
 }
 
+/* exp(x) for x <= 0 (or NaN), as exp, bitwise. k = rint(x / ln2) is in
+ * [-150, 0] (f32) / [-1076, 0] (f64), so one split fixed at compile time
+ * does what scale2 computes per lane: p 2^(k + D) is exact and normal, and
+ * the product with 2^-D rounds once, to the same value. D = 64 / 512. Five
+ * fewer integer operations per vector, and no upper clamp. */
+static LLVMValueRef emit_expneg(em *e, LLVMValueRef x)
+{
+    const vm_consts *c = e->k;
+    LLVMValueRef p, k;
+    if (c->bits == 32) {
+        x = sel(e, fcmp(e, LLVMRealOLT, x, kf(e, c->exp_lo)), kf(e, c->exp_lo), x);
+        exp_red red = exp_reduce(e, x);
+        p = vadd(e, kf(e, 1.0), fma3(e, red.r2, red.Q, red.r));
+        k = red.k;
+    } else {
+        p = exp_core(e, x, true, &k).hi;
+    }
+    int d = c->bits == 32 ? 64 : 512;
+    return vmul(e, vmul(e, p, pow2i(e, iadd(e, k, ki(e, d)))), kf(e, ldexp(1.0, -d)));
+}
+
 /* expm1(x) = (hi + lo) 2^k2, where k2 = 0 unless the result is far from -1..1;
  * x already clamped to [expm1_lo, exp_hi]. */
 static dword expm1_core(em *e, LLVMValueRef x, LLVMValueRef *k2)
@@ -540,7 +562,7 @@ typedef LLVMValueRef (*emit_fn)(em *e, LLVMValueRef x);
 static const emit_fn vm_emitters[VM__ALL] = {
     [VM_EXP] = emit_exp,   [VM_EXPM1] = emit_expm1,     [VM_LOG] = emit_log,
     [VM_LOG1P] = emit_log1p, [VM_TANH] = emit_tanh,     [VM_SIGMOID] = emit_sigmoid,
-    [VM_SOFTPLUS] = emit_softplus, [VM_LOG1P01] = emit_log1p01,
+    [VM_SOFTPLUS] = emit_softplus, [VM_LOG1P01] = emit_log1p01, [VM_EXPNEG] = emit_expneg,
 };
 
 /* ---- the internal function per (function, type) ------------------------------- */
@@ -598,6 +620,11 @@ LLVMValueRef vm_emit(LLVMModuleRef m, LLVMBuilderRef b, vm_func f, LLVMValueRef 
 LLVMValueRef vm_emit_log1p01(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x)
 {
     return emit_any(m, b, VM_LOG1P01, x);
+}
+
+LLVMValueRef vm_emit_expneg(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x)
+{
+    return emit_any(m, b, VM_EXPNEG, x);
 }
 
 static LLVMValueRef emit_any(LLVMModuleRef m, LLVMBuilderRef b, int f, LLVMValueRef x)

@@ -51,6 +51,11 @@ LLVMValueRef vm_emit(LLVMModuleRef m, LLVMBuilderRef b, vm_func f, LLVMValueRef 
  * bound is log1p's (tests/vmath checks every float of [0, 1]). */
 LLVMValueRef vm_emit_log1p01(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x);
 
+/* exp(x) for x <= 0 only (x - max(x) in a softmax, -|t| in the logistic
+ * losses): exp's result bitwise for every such x and NaN, with fewer
+ * operations (tests/vmath checks it against exp). */
+LLVMValueRef vm_emit_expneg(LLVMModuleRef m, LLVMBuilderRef b, LLVMValueRef x);
+
 /* The documented maximum error of f in ulp (of the correctly rounded result)
  * over every input, for f32 or f64; the tests check it. */
 double vm_max_ulp(vm_func f, bool is_f64);

@@ -386,6 +386,81 @@ static void check_log1p01(bool f64)
 static void test_log1p01_f32(void **unused) { check_log1p01(false); }
 static void test_log1p01_f64(void **unused) { check_log1p01(true); }
 
+/* vm_emit_expneg, exp for x <= 0 (softmax shifts, -|t|): exp's result
+ * bitwise, every form, for the non-positive floats with the sweep's stride,
+ * every float around the thresholds of subnormal and zero results and near
+ * 0, -0, -inf and NaN; f64 on random inputs over the whole range and near
+ * 0. (exp's own accuracy is checked above.) */
+enum { EN_BATCH = VMJ_PAD * 1024 };
+
+static void en_flush(const vmj_kernels *k, bool f64, const void *in, void *out, void *want,
+                     vmc_stats *st)
+{
+    vmc_run(k, f64, in, out, EN_BATCH, st);
+    kernels(VM_EXP, f64)->scalar(in, want, EN_BATCH);
+    size_t bytes = (f64 ? 8u : 4u) * EN_BATCH;
+    if (memcmp(out, want, bytes) != 0)
+        for (int i = 0; i < EN_BATCH; i++) {
+            double got = f64 ? ((double *)out)[i] : ((float *)out)[i];
+            double exp_ = f64 ? ((double *)want)[i] : ((float *)want)[i];
+            double x = f64 ? ((const double *)in)[i] : ((const float *)in)[i];
+            if (!same(got, exp_))
+                fail_msg("expneg f%d(%a) = %a, exp gives %a", f64 ? 64 : 32, x, got, exp_);
+        }
+}
+
+static void check_expneg(bool f64)
+{
+    vmj_kernels k;
+    strbuf err;
+    sb_init(&err);
+    if (!vmj_compile(S.jit, VMJ_EXPNEG, f64, &k, &err))
+        fail_msg("compiling expneg: %s", sb_str(&err));
+    sb_free(&err);
+    static float in32[EN_BATCH], out32[EN_BATCH], want32[EN_BATCH];
+    static double in64[EN_BATCH], out64[EN_BATCH], want64[EN_BATCH];
+    vmc_stats st = {0};
+    int n = 0;
+    if (!f64) {
+        /* bit patterns of -0 .. -inf; -87.34 (subnormal results), -103.97 (0) */
+        const uint32_t neg = 0x80000000u, ninf = 0xff800000u;
+        const uint32_t sub = 0xc2aeac50u, zero = 0xc2cff1b5u;
+        const uint32_t ranges[][3] = {{neg, ninf, SWEEP_STRIDE}, {neg, neg + 40000, 1},
+                                      {sub - 40000, sub + 40000, 1},
+                                      {zero - 40000, zero + 40000, 1},
+                                      {ninf, ninf + 40000, 1}}; /* -inf, then NaNs */
+        for (size_t r = 0; r < SUP_ARRAY_LEN(ranges); r++)
+            for (uint64_t u = ranges[r][0]; u <= ranges[r][1]; u += ranges[r][2]) {
+                uint32_t b = (uint32_t)u;
+                memcpy(&in32[n++], &b, 4);
+                if (n == EN_BATCH)
+                    en_flush(&k, false, in32, out32, want32, &st), n = 0;
+            }
+        for (; n < EN_BATCH; n++)
+            in32[n] = -0.5f;
+        en_flush(&k, false, in32, out32, want32, &st);
+    } else {
+        uint64_t s = 4321;
+        for (uint32_t i = 0; i < 4 * F64_COUNT; i++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            double u = (double)(s >> 11) / 9007199254740992.0;
+            in64[n++] = i % 2 ? -760.0 * u : -exp2(-60.0 * u);
+            if (n == EN_BATCH)
+                en_flush(&k, true, in64, out64, want64, &st), n = 0;
+        }
+        const double edges[] = {-0.0, 0.0, -INFINITY, NAN, -708.39, -745.13, -746.0, -1e-300};
+        for (size_t i = 0; i < SUP_ARRAY_LEN(edges); i++)
+            in64[n++] = edges[i];
+        for (; n < EN_BATCH; n++)
+            in64[n] = -0.5;
+        en_flush(&k, true, in64, out64, want64, &st);
+    }
+    assert_int_equal(st.mismatches, 0);
+}
+
+static void test_expneg_f32(void **unused) { check_expneg(false); }
+static void test_expneg_f64(void **unused) { check_expneg(true); }
+
 #define SWEEPS(id, name)                                                        \
     static void test_f32_##id(void **unused) { sweep_f32(VM_##id); }          \
     static void test_f64_##id(void **unused) { sweep_f64(VM_##id); }
@@ -408,6 +483,8 @@ int main(void)
         VM_FUNCS(SWEEP_TESTS)
         cmocka_unit_test(test_log1p01_f32),
         cmocka_unit_test(test_log1p01_f64),
+        cmocka_unit_test(test_expneg_f32),
+        cmocka_unit_test(test_expneg_f64),
     };
 #undef SWEEP_TESTS
     /* "<group>/<what>" names: quick/..., exp/f32, exp/f64, ... */

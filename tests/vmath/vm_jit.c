@@ -135,7 +135,9 @@ static void build_loop(LLVMContextRef c, LLVMModuleRef m, const char *name, vm_f
     unsigned align = (unsigned)LLVMABISizeOfType(LLVMGetModuleDataLayout(m), elem);
     LLVMValueRef x = LLVMBuildLoad2(b, ty, LLVMBuildGEP2(b, elem, in, &i, 1, ""), "x");
     LLVMSetAlignment(x, align);
-    LLVMValueRef y = f == VMJ_LOG1P01 ? vm_emit_log1p01(m, b, x) : vm_emit(m, b, f, x);
+    LLVMValueRef y = f == VMJ_LOG1P01 ? vm_emit_log1p01(m, b, x)
+                   : f == VMJ_EXPNEG  ? vm_emit_expneg(m, b, x)
+                                      : vm_emit(m, b, f, x);
     LLVMValueRef st = LLVMBuildStore(b, y, LLVMBuildGEP2(b, elem, out, &i, 1, ""));
     LLVMSetAlignment(st, align);
     LLVMValueRef next = LLVMBuildAdd(b, i, LLVMConstInt(i64, w ? w : 1, 0), "");
@@ -180,7 +182,8 @@ bool vmj_compile(vmj *j, vm_func f, bool f64, vmj_kernels *out, strbuf *err)
     const unsigned widths[2][VMJ_NVEC] = {{16, 8, 3}, {8, 4, 3}};
     char prefix[64], name[96];
     snprintf(prefix, sizeof prefix, "vmk%d_%s_f%d", j->nmodules++,
-             f == VMJ_LOG1P01 ? "log1p01" : vm_func_name(f), f64 ? 64 : 32);
+             f == VMJ_LOG1P01 ? "log1p01" : f == VMJ_EXPNEG ? "expneg" : vm_func_name(f),
+             f64 ? 64 : 32);
 
     LLVMModuleRef m = LLVMModuleCreateWithNameInContext(prefix, j->ctx);
     LLVMSetTarget(m, j->triple);

@@ -24,6 +24,8 @@
 
 /* As a vm_func for vmj_compile: vm_emit_log1p01 (log1p for x in [0, 1]). */
 #define VMJ_LOG1P01 ((vm_func)VM__COUNT)
+/* and vm_emit_expneg (exp for x <= 0). */
+#define VMJ_EXPNEG ((vm_func)(VM__COUNT + 1))
 
 typedef void (*vmj_fn)(const void *in, void *out, int64_t n);
 
