@@ -17,9 +17,9 @@
  *     merged into one loop tree; per sink at its innermost loop: store an
  *     output, fold into a partial, or check an index.
  *
- * Chunks depend only on the sizes: ~32K elements of work each, at most 256,
- * so the results are the same for any thread count and any order the pool
- * runs them in.
+ * Chunks depend only on the sizes: ~32K elements of work each, at most 256
+ * (fewer when each keeps a large partial result), so the results are the
+ * same for any thread count and any order the pool runs them in.
  */
 #include "codegen/lower.h"
 
@@ -28,6 +28,14 @@
 #include <string.h>
 
 enum { CHUNK_WORK = 32768, MAX_CHUNKS = 256 };
+
+/* A reduction over the chunked dim whose result is a tensor (info_nce's
+ * gradient, sum over i of A[i, j] z[i, d]: [j, d]) keeps one partial result
+ * per chunk, filled, updated by every row and folded in order. Its chunks
+ * are capped so that the partials take at most PARTIAL_BYTES, but no fewer
+ * than PARTIAL_MIN_CHUNKS (parallelism): at N = 512, D = 128, 16 chunks of
+ * 512 KB instead of 256. */
+enum { PARTIAL_BYTES = 8 << 20, PARTIAL_MIN_CHUNKS = 16 };
 
 /* Frame slots (i64 each) shared by the kernel and its sweeps. */
 enum { FR_ARGS, FR_ROWS, FR_FIRST };
@@ -146,18 +154,27 @@ static LLVMValueRef partial_slot(cg_fn *f, const sched_sink *s)
 }
 
 /* Rows per chunk of sweep sw: about CHUNK_WORK elements of work, at most
- * MAX_CHUNKS chunks, a multiple of 64 rows when that many. */
+ * MAX_CHUNKS chunks (fewer for large partials, see PARTIAL_BYTES), a
+ * multiple of 64 rows when that many. */
 static LLVMValueRef sweep_rows(cg_fn *f, const sched_sweep *sw)
 {
     const sched_plan *p = f->p;
-    LLVMValueRef inner = i64c(f, 1);
+    LLVMValueRef inner = i64c(f, 1), partials = i64c(f, 0);
     for (int i = 0; i < sw->nsinks; i++) {
         const sched_sink *s = &p->sinks[sw->sinks[i]];
         inner = imax(f, inner, product(f, s->path + 1, s->depth - 1));
+        if (s->kind == SINK_REDUCE && !s->rows_owned) {
+            int64_t size = (int64_t)ir_dtype_size((ir_dtype)partial_dt(s->node));
+            partials = LLVMBuildAdd(f->b, partials,
+                                    LLVMBuildMul(f->b, partial_slot(f, s), i64c(f, size), ""), "");
+        }
     }
     LLVMValueRef P = f->size[sw->outer];
-    LLVMValueRef rows = imax(f, ceil_div(f, i64c(f, CHUNK_WORK), inner),
-                             ceil_div(f, P, i64c(f, MAX_CHUNKS)));
+    LLVMValueRef most = imin(f, i64c(f, MAX_CHUNKS),
+                             imax(f, i64c(f, PARTIAL_MIN_CHUNKS),
+                                  LLVMBuildSDiv(f->b, i64c(f, PARTIAL_BYTES),
+                                                imax(f, partials, i64c(f, 1)), "")));
+    LLVMValueRef rows = imax(f, ceil_div(f, i64c(f, CHUNK_WORK), inner), ceil_div(f, P, most));
     LLVMValueRef r64 = LLVMBuildMul(f->b, ceil_div(f, rows, i64c(f, 64)), i64c(f, 64), "");
     return LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSGT, rows, i64c(f, 64), ""), r64,
                            rows, "rows");

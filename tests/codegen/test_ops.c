@@ -187,6 +187,30 @@ static void test_reductions(void **state)
     }
 }
 
+/* Column reductions of a wide tensor: 256 chunks of their three [D]
+ * partials would take 42 MB, so the chunks are capped (PARTIAL_BYTES in
+ * codegen/lower_kernel.c): 49 of 21 rows. */
+static void test_wide_partials(void **state)
+{
+    (void)state;
+    ir_graph *g = ir_graph_new("wide_partials");
+    int N = ir_dim_add(g, "N", -1, -1, L_), D = ir_dim_add(g, "D", -1, -1, L_);
+    int nd[2] = {N, D};
+    ir_node *x = IN(g, "x", IR_IN_TENSOR, DT_F32, 2, nd);
+    ir_node *w = IN(g, "w", IR_IN_TENSOR, DT_F32, 1, &N);
+    out(g, "sum", R(g, OP_SUM, x, ir_dimbit(N)));
+    out(g, "max", R(g, OP_RMAX, x, ir_dimbit(N)));
+    out(g, "weighted", R(g, OP_SUM, B(g, OP_MUL, x, w), ir_dimbit(N)));
+    cg_case c = {.g = g, .seed = 91, .rtol = 2e-5, .atol = 2e-5};
+    c.size[0] = 1021;
+    c.size[1] = 8195;
+    c.gen[0] = GEN_UNIFORM, c.lo[0] = -2, c.hi[0] = 2;
+    c.gen[1] = GEN_UNIFORM, c.lo[1] = 0, c.hi[1] = 1;
+    run_and_check(g_jit, &c);
+    free_case_buffers(&c);
+    ir_graph_free(g);
+}
+
 /* Max and min propagate NaN, inf - inf sums to NaN, through row, column
  * and global reductions. */
 static void test_reductions_special_values(void **state)
@@ -327,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_reductions_special_values),
         cmocka_unit_test(test_int_reductions),
         cmocka_unit_test(test_layouts),
+        cmocka_unit_test(test_wide_partials),
         cmocka_unit_test(test_index_compares),
     };
     return cmocka_run_group_tests(tests, jit_setup, jit_teardown);
