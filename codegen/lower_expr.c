@@ -980,7 +980,14 @@ void acc_begin(cg_fn *f, cg_acc *a, int op, int dt, bool wide)
 void acc_add(cg_fn *f, cg_acc *a, const cv *x)
 {
     const cg_scope *s = &f->scopes[f->depth];
-    if (s->vpos >= 0) {
+    if (s->vpos >= 0 && s->mask && a->sdt == a->dt) {
+        /* full ? acc + v : (last ? acc + v : acc): the addition right after
+         * the value lets LLVM fuse a product into it (a dot product's
+         * loop: one fma, not a multiply, a select and an add) */
+        LLVMValueRef v = as_vec(f, x), old = LLVMBuildLoad2(f->b, LLVMTypeOf(v), a->v, "");
+        LLVMValueRef sum = red_combine(f, a->op, a->sdt, old, v);
+        LLVMBuildStore(f->b, sel(f, s->full, sum, sel(f, s->last, sum, old)), a->v);
+    } else if (s->vpos >= 0) {
         LLVMValueRef v = as_vec(f, x);
         /* full ? v : (last ? v : identity) rather than a select on the
          * mask: InstCombine moves a select past the f64 widening, and a

@@ -211,6 +211,46 @@ static void test_wide_partials(void **state)
     ir_graph_free(g);
 }
 
+/* A dot product along a row adds each product to its lane's sum in one
+ * fma: lane 0 sums x0 y0 = -1 and x64 y64 = (1 + 2^-12)^2 (64 is a multiple
+ * of every vector width), which is 2^-11 + 2^-24 exactly when the product
+ * is not rounded first and 2^-11 when it is. 65 columns: the along-rows
+ * body, element 64 in the masked last iteration. (LLVM fused the product
+ * on its own with one register per vector, not with two.) */
+static void test_dot_fused(void **state)
+{
+    (void)state;
+    ir_graph *g = ir_graph_new("dot");
+    int N = ir_dim_add(g, "N", -1, -1, L_), D = ir_dim_add(g, "D", -1, -1, L_);
+    int nd[2] = {N, D};
+    ir_node *x = IN(g, "x", IR_IN_TENSOR, DT_F32, 2, nd);
+    ir_node *y = IN(g, "y", IR_IN_TENSOR, DT_F32, 2, nd);
+    /* inline in a row's expression (times 2, exactly) */
+    out(g, "dot", B(g, OP_MUL, R(g, OP_SUM, B(g, OP_MUL, x, y), ir_dimbit(D)), K(g, DT_F32, 2)));
+    out(g, "exp", U(g, OP_EXP, x)); /* two registers per vector on AVX2 */
+    cg_case c = {.g = g};
+    c.size[N] = 1;
+    c.size[D] = 65;
+    c.gen[0] = c.gen[1] = GEN_FIXED;
+    double **data = make_inputs(&c);
+    float *xs = c.in[0], *ys = c.in[1];
+    xs[0] = -1.0f, ys[0] = 1.0f;
+    xs[64] = ys[64] = 1.0f + 0x1p-12f;
+    strbuf err;
+    sb_init(&err);
+    cg_kernel_info info;
+    lk_kernel_fn fn = cg_jit_compile(g_jit, g, "dot", &info, &err);
+    if (!fn)
+        fail_msg("compile: %s", sb_str(&err));
+    sb_free(&err);
+    assert_int_equal(run_kernel(&c, fn, NULL, NULL), LK_OK);
+    assert_true(((float *)c.out[0])[0] == 0x1p-10f + 0x1p-23f);
+    cg_kernel_info_free(&info);
+    free_inputs(&c, data);
+    free_case_buffers(&c);
+    ir_graph_free(g);
+}
+
 /* Max and min propagate NaN, inf - inf sums to NaN, through row, column
  * and global reductions. */
 static void test_reductions_special_values(void **state)
@@ -352,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_int_reductions),
         cmocka_unit_test(test_layouts),
         cmocka_unit_test(test_wide_partials),
+        cmocka_unit_test(test_dot_fused),
         cmocka_unit_test(test_index_compares),
     };
     return cmocka_run_group_tests(tests, jit_setup, jit_teardown);
