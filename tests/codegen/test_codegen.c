@@ -254,6 +254,15 @@ static void test_store_kinds(void **state)
     assert_true(in_function(ir, "%row.cache = alloca", "call void @llvm.prefetch"));
     assert_false(in_function(ir, "%stage.out = alloca", "call void @llvm.prefetch"));
     free(ir);
+    /* info_nce: the positive pair's dot product reads row i in a loop of the
+     * row and prefetches; the similarities' dot products, nested in the loop
+     * over j, would repeat a prefetch N times per row and have none */
+    ir = llvm_ir(loss_infonce(DT_F32));
+    int prefetches = 0;
+    for (const char *q = ir; (q = strstr(q, "call void @llvm.prefetch")); q++)
+        prefetches++;
+    assert_int_equal(prefetches, 1);
+    free(ir);
 }
 
 int main(void)
