@@ -228,6 +228,9 @@ typedef struct cg_fn {
 void cg_fail(cg_fn *f, const char *fmt, ...) SUP_PRINTF(2, 3);
 
 /* lower_scope.c */
+/* Does op compute through vmath, tens of operations per element: exp, log,
+ * ..., and pow (through exp and log unless its exponent is a constant)? */
+bool cg_transcendental(int op);
 void fn_init(cg_fn *f, LLVMModuleRef m, const cg_target *t, const sched_plan *p,
              LLVMValueRef fn, strbuf *err);
 void fn_finish(cg_fn *f, LLVMValueRef ret); /* close the root scope; ret NULL: ret void */

@@ -319,14 +319,8 @@ static bool costly_per_element(const sched_plan *p, const ir_node *n, ir_dimset 
     if (seen[n->id] || p->mat[n->id] >= 0)
         return false;
     seen[n->id] = 1;
-    switch (n->op) {
-    case OP_EXP: case OP_EXPM1: case OP_LOG: case OP_LOG1P: case OP_TANH:
-    case OP_SIGMOID: case OP_SOFTPLUS:
-        if (n->dims == at)
-            return true;
-        break;
-    default: break;
-    }
+    if (cg_transcendental(n->op) && n->dims == at)
+        return true;
     for (int i = 0; i < n->nops; i++)
         if (costly_per_element(p, n->ops[i], at, seen))
             return true;

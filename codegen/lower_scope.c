@@ -10,7 +10,7 @@ static LLVMBasicBlockRef new_block(cg_fn *f, const char *name)
     return LLVMAppendBasicBlockInContext(f->ctx, f->fn, name);
 }
 
-static bool transcendental(int op)
+bool cg_transcendental(int op)
 {
     switch (op) {
     case OP_EXP: case OP_EXPM1: case OP_LOG: case OP_LOG1P: case OP_TANH:
@@ -38,7 +38,7 @@ void fn_init(cg_fn *f, LLVMModuleRef m, const cg_target *t, const sched_plan *p,
     for (uint32_t i = 0; i < p->g->nnodes; i++) {
         if (p->g->nodes[i]->dtype == DT_F32)
             bits = 32;
-        math |= transcendental(p->g->nodes[i]->op);
+        math |= cg_transcendental(p->g->nodes[i]->op);
     }
     f->W = f->W1 = t->vector_bits / bits < 2 ? 2 : t->vector_bits / bits;
     /* With exp/log/... the body is one long dependency chain per vector

@@ -242,16 +242,23 @@ static inline void free_inputs(cg_case *c, double **data)
     free(data);
 }
 
-/* Compile, run serially, compare with the interpreter. */
-static inline void run_and_check(cg_jit *jit, cg_case *c)
+/* Compile c's graph (the test fails if it does not compile). */
+static inline lk_kernel_fn compile_case(cg_jit *jit, cg_case *c, cg_kernel_info *info)
 {
     strbuf err;
     sb_init(&err);
-    cg_kernel_info info;
-    lk_kernel_fn fn = cg_jit_compile(jit, c->g, c->g->name, &info, &err);
+    lk_kernel_fn fn = cg_jit_compile(jit, c->g, c->g->name, info, &err);
     if (!fn)
         fail_msg("compile %s: %s", c->g->name, sb_str(&err));
     sb_free(&err);
+    return fn;
+}
+
+/* Compile, run serially, compare with the interpreter. */
+static inline void run_and_check(cg_jit *jit, cg_case *c)
+{
+    cg_kernel_info info;
+    lk_kernel_fn fn = compile_case(jit, c, &info);
     double **data = make_inputs(c);
     int32_t st = run_kernel(c, fn, NULL, NULL);
     if (st != LK_OK)

@@ -236,13 +236,8 @@ static void test_dot_fused(void **state)
     float *xs = c.in[0], *ys = c.in[1];
     xs[0] = -1.0f, ys[0] = 1.0f;
     xs[64] = ys[64] = 1.0f + 0x1p-12f;
-    strbuf err;
-    sb_init(&err);
     cg_kernel_info info;
-    lk_kernel_fn fn = cg_jit_compile(g_jit, g, "dot", &info, &err);
-    if (!fn)
-        fail_msg("compile: %s", sb_str(&err));
-    sb_free(&err);
+    lk_kernel_fn fn = compile_case(g_jit, &c, &info);
     assert_int_equal(run_kernel(&c, fn, NULL, NULL), LK_OK);
     assert_true(((float *)c.out[0])[0] == 0x1p-10f + 0x1p-23f);
     cg_kernel_info_free(&info);

@@ -12,17 +12,6 @@
 #include "cg_losses.h"
 
 
-static lk_kernel_fn compile(cg_case *c, cg_kernel_info *info)
-{
-    strbuf err;
-    sb_init(&err);
-    lk_kernel_fn fn = cg_jit_compile(g_jit, c->g, c->g->name, info, &err);
-    if (!fn)
-        fail_msg("compile: %s", sb_str(&err));
-    sb_free(&err);
-    return fn;
-}
-
 /* Outputs of one run, copied. */
 static void **snapshot(cg_case *c)
 {
@@ -56,7 +45,7 @@ static void free_snapshot(cg_case *c, void **s)
 static void check_deterministic(cg_case *c)
 {
     cg_kernel_info info;
-    lk_kernel_fn fn = compile(c, &info);
+    lk_kernel_fn fn = compile_case(g_jit, c, &info);
     double **data = make_inputs(c);
     assert_int_equal(run_kernel(c, fn, NULL, NULL), LK_OK);
     void **ref = snapshot(c);
@@ -77,7 +66,7 @@ static void check_deterministic(cg_case *c)
     static const char *const parts[] = {"1", "3"};
     for (size_t k = 0; k < SUP_ARRAY_LEN(parts); k++) {
         setenv("LOSSC_CG_THREADS", parts[k], 1);
-        lk_kernel_fn fk = compile(c, NULL);
+        lk_kernel_fn fk = compile_case(g_jit, c, NULL);
         unsetenv("LOSSC_CG_THREADS");
         assert_int_equal(run_kernel(c, fk, NULL, NULL), LK_OK);
         char how[64];
@@ -127,7 +116,7 @@ static void check_bad_labels(bool weighted, lk_parallel_fn par, void *pool)
     c.gen[2] = GEN_UNIFORM, c.lo[2] = 1, c.hi[2] = 2;
     c.gen[3] = GEN_FIXED, c.lo[3] = 1;
     cg_kernel_info info;
-    lk_kernel_fn fn = compile(&c, &info);
+    lk_kernel_fn fn = compile_case(g_jit, &c, &info);
     assert_int_equal(info.nchecks, 1);
     assert_string_equal(info.checks[0].input, "y");
     assert_int_equal(info.checks[0].dim, 1); /* C */
@@ -179,7 +168,7 @@ static void test_scalar_index_check(void **state)
     c.gen[0] = GEN_UNIFORM, c.lo[0] = 1, c.hi[0] = 2;
     c.gen[1] = GEN_FIXED, c.lo[1] = 3;
     cg_kernel_info info;
-    lk_kernel_fn fn = compile(&c, &info);
+    lk_kernel_fn fn = compile_case(g_jit, &c, &info);
     double **data = make_inputs(&c);
     assert_int_equal(run_kernel(&c, fn, NULL, NULL), LK_OK);
     assert_true(((double *)c.out[0])[0] == ((double *)c.in[0])[3]);
@@ -204,7 +193,7 @@ static void test_scalar_default(void **state)
     c.gen[2] = GEN_FIXED, c.lo[2] = 1.0;
     c.gen[3] = GEN_FIXED, c.lo[3] = 1.0;
     cg_kernel_info info;
-    lk_kernel_fn fn = compile(&c, &info);
+    lk_kernel_fn fn = compile_case(g_jit, &c, &info);
     double **data = make_inputs(&c);
     assert_int_equal(run_kernel(&c, fn, NULL, NULL), LK_OK);
     double with = *(double *)c.out[0];
@@ -269,7 +258,7 @@ static void test_sweep_counts(void **state)
     for (size_t i = 0; i < SUP_ARRAY_LEN(k); i++) {
         cg_case c = {.g = k[i].g};
         cg_kernel_info info;
-        compile(&c, &info);
+        compile_case(g_jit, &c, &info);
         if (info.nsweeps != k[i].sweeps)
             fail_msg("%s: %d sweeps, want %d", k[i].g->name, info.nsweeps, k[i].sweeps);
         assert_true(info.compile_ms > 0);
@@ -316,7 +305,7 @@ static void test_lazy_versions(void **state)
     (void)state;
     ir_graph *ce = loss_ce(DT_F32, false, true);
     cg_case c = ce_case(ce, 1000, 1000);
-    lk_kernel_fn fn = compile(&c, NULL);
+    lk_kernel_fn fn = compile_case(g_jit, &c, NULL);
     int n0 = lazy_compiles();
     run_checked(&c, fn); /* along rows: compiled with the kernel */
     assert_int_equal(lazy_compiles(), n0);
@@ -335,7 +324,7 @@ static void test_lazy_versions(void **state)
     const double gammas[] = {2.0, 3.0, 2.0, 0.5};
     const int compiled[] = {0, 1, 1, 1};
     c = (cg_case){.g = g};
-    fn = compile(&c, NULL);
+    fn = compile_case(g_jit, &c, NULL);
     n0 = lazy_compiles();
     for (size_t i = 0; i < SUP_ARRAY_LEN(gammas); i++) {
         c = (cg_case){.g = g, .seed = 3, .rtol = 2e-5, .atol = 2e-5};
@@ -374,7 +363,7 @@ static void test_lazy_concurrent(void **state)
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, T);
     cg_case c0 = ce_case(ce, 2000, 7);
-    lk_kernel_fn fn = compile(&c0, NULL);
+    lk_kernel_fn fn = compile_case(g_jit, &c0, NULL);
     int n0 = lazy_compiles();
     double **data[T];
     pthread_t th[T];
@@ -408,7 +397,7 @@ static void test_lazy_failure(void **state)
     (void)state;
     ir_graph *ce = loss_ce(DT_F32, false, true);
     cg_case c = ce_case(ce, 500, 5);
-    lk_kernel_fn fn = compile(&c, NULL);
+    lk_kernel_fn fn = compile_case(g_jit, &c, NULL);
     double **data = make_inputs(&c);
     cg_jit_take_lazy(NULL);
     setenv("LOSSC_CG_LAZY_FAIL", "1", 1);

@@ -30,8 +30,8 @@
 
 typedef struct state {
     vmj *jit;
-    vmj_kernels k[VM__COUNT][2];
-    bool compiled[VM__COUNT][2];
+    vmj_kernels k[VMJ_COUNT][2];
+    bool compiled[VMJ_COUNT][2];
 } state;
 
 static state S;
@@ -42,7 +42,7 @@ static const vmj_kernels *kernels(vm_func f, bool f64)
         strbuf err;
         sb_init(&err);
         if (!vmj_compile(S.jit, f, f64, &S.k[f][f64], &err))
-            fail_msg("compiling %s f%d: %s", vm_func_name(f), f64 ? 64 : 32, sb_str(&err));
+            fail_msg("compiling %s f%d: %s", vmj_name(f), f64 ? 64 : 32, sb_str(&err));
         sb_free(&err);
         S.compiled[f][f64] = true;
     }
@@ -321,12 +321,7 @@ static void l01_flush(const vmj_kernels *k, bool f64, const void *in, void *out,
 
 static void check_log1p01(bool f64)
 {
-    vmj_kernels k;
-    strbuf err;
-    sb_init(&err);
-    if (!vmj_compile(S.jit, VMJ_LOG1P01, f64, &k, &err))
-        fail_msg("compiling log1p01: %s", sb_str(&err));
-    sb_free(&err);
+    const vmj_kernels *k = kernels(VMJ_LOG1P01, f64);
     static float in32[L01_BATCH], out32[L01_BATCH];
     static double in64[L01_BATCH], out64[L01_BATCH];
     vmc_stats st = {0};
@@ -344,11 +339,11 @@ static void check_log1p01(bool f64)
                 uint32_t b = (uint32_t)u;
                 memcpy(&in32[n++], &b, 4);
                 if (n == L01_BATCH)
-                    l01_flush(&k, false, in32, out32, n, &st), n = 0;
+                    l01_flush(k, false, in32, out32, n, &st), n = 0;
             }
         for (int i = n; i < L01_BATCH; i++)
             in32[i] = 0.5f;
-        l01_flush(&k, false, in32, out32, n, &st);
+        l01_flush(k, false, in32, out32, n, &st);
     } else {
         uint64_t s = 12345;
         for (uint32_t i = 0; i < F64_COUNT; i++) {
@@ -356,12 +351,12 @@ static void check_log1p01(bool f64)
             double u = (double)(s >> 11) / 9007199254740992.0;
             in64[n++] = i % 2 ? u : exp2(-60.0 * u);
             if (n == L01_BATCH)
-                l01_flush(&k, true, in64, out64, n, &st), n = 0;
+                l01_flush(k, true, in64, out64, n, &st), n = 0;
         }
         in64[n++] = 0.0, in64[n++] = 1.0;
         for (int i = n; i < L01_BATCH; i++)
             in64[i] = 0.5;
-        l01_flush(&k, true, in64, out64, n, &st);
+        l01_flush(k, true, in64, out64, n, &st);
     }
     print_message("log1p01  f%d: max %.4f ulp (bound %.2f) at x = %.9g, %llu inputs\n",
                   f64 ? 64 : 32, st.max_ulp, vm_max_ulp(VM_LOG1P, f64), st.worst_x,
@@ -377,7 +372,7 @@ static void check_log1p01(bool f64)
     for (int i = 2; i < L01_BATCH; i++)
         in32[i] = 0.5f;
     if (!f64) {
-        k.scalar(in32, out32, L01_BATCH);
+        k->scalar(in32, out32, L01_BATCH);
         assert_true(isnan(out32[0]));
         assert_true(out32[1] == 0.0f);
     }
@@ -411,12 +406,7 @@ static void en_flush(const vmj_kernels *k, bool f64, const void *in, void *out, 
 
 static void check_expneg(bool f64)
 {
-    vmj_kernels k;
-    strbuf err;
-    sb_init(&err);
-    if (!vmj_compile(S.jit, VMJ_EXPNEG, f64, &k, &err))
-        fail_msg("compiling expneg: %s", sb_str(&err));
-    sb_free(&err);
+    const vmj_kernels *k = kernels(VMJ_EXPNEG, f64);
     static float in32[EN_BATCH], out32[EN_BATCH], want32[EN_BATCH];
     static double in64[EN_BATCH], out64[EN_BATCH], want64[EN_BATCH];
     vmc_stats st = {0};
@@ -434,11 +424,11 @@ static void check_expneg(bool f64)
                 uint32_t b = (uint32_t)u;
                 memcpy(&in32[n++], &b, 4);
                 if (n == EN_BATCH)
-                    en_flush(&k, false, in32, out32, want32, &st), n = 0;
+                    en_flush(k, false, in32, out32, want32, &st), n = 0;
             }
         for (; n < EN_BATCH; n++)
             in32[n] = -0.5f;
-        en_flush(&k, false, in32, out32, want32, &st);
+        en_flush(k, false, in32, out32, want32, &st);
     } else {
         uint64_t s = 4321;
         for (uint32_t i = 0; i < 4 * F64_COUNT; i++) {
@@ -446,14 +436,14 @@ static void check_expneg(bool f64)
             double u = (double)(s >> 11) / 9007199254740992.0;
             in64[n++] = i % 2 ? -760.0 * u : -exp2(-60.0 * u);
             if (n == EN_BATCH)
-                en_flush(&k, true, in64, out64, want64, &st), n = 0;
+                en_flush(k, true, in64, out64, want64, &st), n = 0;
         }
         const double edges[] = {-0.0, 0.0, -INFINITY, NAN, -708.39, -745.13, -746.0, -1e-300};
         for (size_t i = 0; i < SUP_ARRAY_LEN(edges); i++)
             in64[n++] = edges[i];
         for (; n < EN_BATCH; n++)
             in64[n] = -0.5;
-        en_flush(&k, true, in64, out64, want64, &st);
+        en_flush(k, true, in64, out64, want64, &st);
     }
     assert_int_equal(st.mismatches, 0);
 }

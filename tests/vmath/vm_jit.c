@@ -176,14 +176,17 @@ static void inspect(LLVMValueRef fn, bool *vector, bool *no_calls)
         }
 }
 
+const char *vmj_name(vm_func f)
+{
+    return f == VMJ_LOG1P01 ? "log1p01" : f == VMJ_EXPNEG ? "expneg" : vm_func_name(f);
+}
+
 bool vmj_compile(vmj *j, vm_func f, bool f64, vmj_kernels *out, strbuf *err)
 {
     memset(out, 0, sizeof *out);
     const unsigned widths[2][VMJ_NVEC] = {{16, 8, 3}, {8, 4, 3}};
     char prefix[64], name[96];
-    snprintf(prefix, sizeof prefix, "vmk%d_%s_f%d", j->nmodules++,
-             f == VMJ_LOG1P01 ? "log1p01" : f == VMJ_EXPNEG ? "expneg" : vm_func_name(f),
-             f64 ? 64 : 32);
+    snprintf(prefix, sizeof prefix, "vmk%d_%s_f%d", j->nmodules++, vmj_name(f), f64 ? 64 : 32);
 
     LLVMModuleRef m = LLVMModuleCreateWithNameInContext(prefix, j->ctx);
     LLVMSetTarget(m, j->triple);

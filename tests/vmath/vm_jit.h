@@ -26,6 +26,10 @@
 #define VMJ_LOG1P01 ((vm_func)VM__COUNT)
 /* and vm_emit_expneg (exp for x <= 0). */
 #define VMJ_EXPNEG ((vm_func)(VM__COUNT + 1))
+#define VMJ_COUNT (VM__COUNT + 2)
+
+/* "exp", ..., "log1p01", "expneg". */
+const char *vmj_name(vm_func f);
 
 typedef void (*vmj_fn)(const void *in, void *out, int64_t n);
 
