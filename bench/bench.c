@@ -5,6 +5,9 @@
  *
  *   lossc_bench --case ce --n 65536 --c 1000 --threads 2 --reps 20
  *
+ * --check 1 (for tests) compiles once and measures the bandwidth on a small
+ * array: the values, not the timings, are what a test looks at.
+ *
  * Peak extra memory is the growth of the resident-set high-water mark while
  * the lossc kernel runs, with inputs and gradients already allocated and
  * touched (and the compiler's memory already counted before). */
@@ -121,10 +124,11 @@ static lossc_loss *compile_bound(lossc_ctx *ctx, const bench_case *bc, const cha
  * each time (so the kernel cache cannot answer): lossc_compile and what the
  * first run compiles (a sweep's version for these sizes, see jit.c), as
  * lossc_loss_compile_ms counts them. */
-static double compile_ms(const bench_case *bc, const char *src, int threads, const bench_data *d)
+static double compile_ms(const bench_case *bc, const char *src, int threads, const bench_data *d,
+                         int runs)
 {
     double t[7];
-    for (int r = 0; r < 7; r++) {
+    for (int r = 0; r < runs; r++) {
         lossc_ctx *ctx;
         lossc_ctx_opts co = {.threads = threads};
         if (lossc_ctx_new(&ctx, &co) != LOSSC_OK)
@@ -136,7 +140,7 @@ static double compile_ms(const bench_case *bc, const char *src, int threads, con
         lossc_loss_free(l);
         lossc_ctx_free(ctx);
     }
-    return median(t, 7);
+    return median(t, runs);
 }
 
 /* The hand-written fused loop of a case (bench/handc.c). */
@@ -153,11 +157,61 @@ static double hand_c(const bench_case *bc, const float *x, const void *y, float 
     }
 }
 
+/* The arithmetic alone: lossc and the hand-written loop on one thread, on
+ * the first elements (rows) of the data, few enough that inputs and
+ * gradients stay in this core's caches (CACHE_BYTES), timed per run, scaled
+ * to all n and divided by the thread count, as if the threads shared the
+ * work perfectly. One thread, because waking the pool's workers costs tens
+ * of microseconds on this VM, as much as the run itself. When this time
+ * exceeds the bandwidth bound, no kernel that computes the same values the
+ * same way can reach the bound on this machine. */
+enum { CACHE_BYTES = 512 << 10, CACHE_RUNS = 101 };
+
+static void in_cache(const bench_case *bc, const char *src, const bench_data *d, int64_t n,
+                     int64_t c, double bytes_per, int threads, double *lossc_ms, double *hand_ms)
+{
+    int64_t m = (int64_t)(CACHE_BYTES / bytes_per);
+    m = m < 1 ? 1 : m > n ? n : m;
+    int64_t shx[2] = {m, c}, shy[1] = {m};
+    bench_data s = *d;
+    s.x.shape = shx;
+    s.y.shape = shy;
+    s.grad.shape = shx;
+    lossc_ctx *ctx;
+    lossc_ctx_opts co = {.threads = 1};
+    if (lossc_ctx_new(&ctx, &co) != LOSSC_OK)
+        die("context", "cannot create");
+    lossc_loss *l = compile_bound(ctx, bc, src, &s);
+    hc_set_threads(1);
+    static double t[CACHE_RUNS], th[CACHE_RUNS];
+    float *g2 = malloc(sizeof(float) * (size_t)(bc->rows ? m * c : m));
+    for (int r = -3; r < CACHE_RUNS; r++) { /* the first runs warm up */
+        double t0 = now_ms();
+        if (lossc_forward_backward(l) != LOSSC_OK)
+            die("run", lossc_loss_error(l));
+        if (r >= 0)
+            t[r] = now_ms() - t0;
+    }
+    for (int r = -3; r < CACHE_RUNS; r++) {
+        double t0 = now_ms();
+        hand_c(bc, s.x.data, s.y.data, g2, m, c);
+        if (r >= 0)
+            th[r] = now_ms() - t0;
+    }
+    free(g2);
+    hc_set_threads(threads);
+    lossc_loss_free(l);
+    lossc_ctx_free(ctx);
+    double scale = (double)n / (double)m / threads;
+    *lossc_ms = median(t, CACHE_RUNS) * scale;
+    *hand_ms = median(th, CACHE_RUNS) * scale;
+}
+
 int main(int argc, char **argv)
 {
     const char *name = NULL, *dir = "bench/losses";
     int64_t n = 1 << 24, c = 1;
-    int threads = 2, reps = 20;
+    int threads = 2, reps = 20, check = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--case")) name = argv[i + 1];
         else if (!strcmp(argv[i], "--n")) n = atoll(argv[i + 1]);
@@ -165,6 +219,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--losses")) dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--check")) check = atoi(argv[i + 1]);
         else die("usage", argv[i]);
     }
     const bench_case *bc = NULL;
@@ -201,7 +256,7 @@ int main(int argc, char **argv)
         .loss = tensor(&loss, kDLFloat, 32, 0, NULL),
         .grad = tensor(g, kDLFloat, 32, bc->rows ? 2 : 1, shx),
     };
-    double cms = compile_ms(bc, src, threads, &d);
+    double cms = compile_ms(bc, src, threads, &d, check ? 1 : 7);
 
     lossc_ctx *ctx;
     lossc_ctx_opts co = {.threads = threads};
@@ -240,8 +295,11 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < elems; i++)
         maxdiff = fmax(maxdiff, fabs((double)g[i] - g2[i]));
 
-    double triad = hc_triad_gbs(1 << 25, 10);
     double bytes_per = bc->rows ? (8.0 * (double)c + 8.0) : (bc->sweeps == 2 ? 20.0 : 12.0);
+    double cache_ms, hand_cache_ms;
+    in_cache(bc, src, &d, n, c, bytes_per, threads, &cache_ms, &hand_cache_ms);
+
+    double triad = check ? hc_triad_gbs(1 << 16, 2) : hc_triad_gbs(1 << 25, 10);
     double bytes = bytes_per * (double)n;
     double bound_ms = bytes / (triad * 1e9) * 1e3;
     char shape[64];
@@ -251,10 +309,12 @@ int main(int argc, char **argv)
         snprintf(shape, sizeof shape, "%lld", (long long)n);
     printf("{\"loss\": \"%s\", \"shape\": \"%s\", \"lossc_ms\": %.4f, \"hand_c_ms\": %.4f, "
            "\"bound_ms\": %.4f, \"compile_ms\": %.3f, \"lossc_extra_mb\": %.2f, "
+           "\"lossc_cache_ms\": %.4f, \"hand_c_cache_ms\": %.4f, "
            "\"triad_gbs\": %.2f, \"bytes\": %.0f, \"threads\": %d, \"lossc_value\": %.9g, "
            "\"hand_c_value\": %.9g, \"grad_max_abs_diff\": %.3g}\n",
            bc->name, shape, median(t, reps), median(th, reps), bound_ms, cms,
-           extra_mb < 0 ? 0 : extra_mb, triad, bytes, threads, (double)loss, hloss, maxdiff);
+           extra_mb < 0 ? 0 : extra_mb, cache_ms, hand_cache_ms, triad, bytes, threads,
+           (double)loss, hloss, maxdiff);
     lossc_loss_free(l);
     lossc_ctx_free(ctx);
     free(x), free(g), free(g2), free(y), free(src);
