@@ -113,9 +113,17 @@ static void test_exp_over_one_plus_exp(void **state)
 /* log(1 + x) and exp(x) - 1 at tiny x: as written in f32, 1 + 1e-10 == 1, so
  * the result would be 0 instead of 1e-10. Checked elementwise through an
  * extra output so that tiny values are not drowned in a sum. */
+static void check_values(const char *expr, const float *xs, int k, fn1 f, fn1 df);
+
 static void check_tiny(const char *expr, fn1 f, fn1 df)
 {
     static const float tiny[] = {1e-10f, -1e-10f, 3e-8f, -2.5e-7f, 1e-5f, 0.5f, 2.f};
+    check_values(expr, tiny, sizeof tiny / sizeof tiny[0], f, df);
+}
+
+/* expr and its derivative at each of xs (at most 32), each within RTOL. */
+static void check_values(const char *expr, const float *xs, int k, fn1 f, fn1 df)
+{
     char src[256];
     snprintf(src, sizeof src,
              "loss t(x: f32[N]) {\n    out v = %s\n    return sum(%s)\n}\n", expr, expr);
@@ -123,10 +131,10 @@ static void check_tiny(const char *expr, fn1 f, fn1 df)
     lossc_compile_opts o = {.filename = "tiny.loss"};
     if (lossc_compile(ctx, src, &o, &l) != LOSSC_OK)
         fail_msg("compile: %s", lossc_ctx_error(ctx));
-    enum { K = sizeof tiny / sizeof tiny[0] };
-    float x[K], v[K], g[K], loss;
-    memcpy(x, tiny, sizeof x);
-    int64_t n = K;
+    float x[32], v[32], g[32], loss;
+    assert_true(k <= 32);
+    memcpy(x, xs, sizeof(float) * (size_t)k);
+    int64_t n = k;
     DLTensor tx = tensor(x, 1, &n), tv = tensor(v, 1, &n), tg = tensor(g, 1, &n);
     DLTensor tl = tensor(&loss, 0, NULL);
     lossc_status st = lossc_bind_input(l, "x", &tx);
@@ -136,7 +144,7 @@ static void check_tiny(const char *expr, fn1 f, fn1 df)
     if (!st) st = lossc_forward_backward(l);
     if (st)
         fail_msg("run: %s", lossc_loss_error(l));
-    for (int i = 0; i < K; i++) {
+    for (int i = 0; i < k; i++) {
         if (!tu_close(v[i], f(x[i]), RTOL, 0))
             fail_msg("%s at x = %g: got %.9g, want %.9g", expr, x[i], v[i], f(x[i]));
         if (!tu_close(g[i], df(x[i]), RTOL, 0))
@@ -161,6 +169,24 @@ static void test_exp_minus_one(void **state)
 }
 
 /* Textbook binary cross-entropy on sigmoid probabilities, mean over N. */
+/* tanh'(x) = 1 - tanh(x)^2 cancels where tanh rounds near +-1: in f32 it
+ * is 0 beyond |x| = 9.01 and a few ulps of 1 before that, while the true
+ * derivative, 4 e^-2|x| / (1 + e^-2|x|)^2, stays a normal float up to
+ * |x| = 43. */
+static double d_tanh(double x)
+{
+    double e = exp(-2 * fabs(x));
+    return 4 * e / ((1 + e) * (1 + e));
+}
+
+static void test_tanh_saturated(void **state)
+{
+    (void)state;
+    static const float xs[] = {-43.f, -20.f, -12.f, -9.f, -6.f, -0.5f, -1e-10f, 0.f,
+                               1e-10f, 0.5f, 6.f, 9.f, 12.f, 20.f, 43.f};
+    check_values("tanh(x)", xs, sizeof xs / sizeof xs[0], tanh, d_tanh);
+}
+
 static void test_textbook_bce(void **state)
 {
     (void)state;
@@ -275,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_exp_over_one_plus_exp),
         cmocka_unit_test(test_log_one_plus_x),
         cmocka_unit_test(test_exp_minus_one),
+        cmocka_unit_test(test_tanh_saturated),
         cmocka_unit_test(test_textbook_bce),
         cmocka_unit_test(test_textbook_focal),
         cmocka_unit_test(test_log_softmax_and_logsumexp),
