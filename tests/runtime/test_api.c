@@ -8,6 +8,7 @@
 
 #include "runtime/lossc.h"
 
+#include <float.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -485,6 +486,38 @@ static void test_gradcheck(void **state)
     lossc_ctx_free(ctx);
 }
 
+/* A loss constant in its input (a sum of softmax rows): the reference
+ * gradient is 0 to f64 rounding, the f32 kernel's a few ulps of its terms,
+ * which the check must accept (the default tolerance, rtol times the largest
+ * reference element, would demand f64's noise). A loss with small but
+ * nonzero gradients keeps the relative check (test_gradcheck in
+ * test_rt_run.c: a 1% error fails). */
+static void test_gradcheck_constant(void **state)
+{
+    (void)state;
+    lossc_ctx *ctx;
+    assert_int_equal(lossc_ctx_new(&ctx, NULL), LOSSC_OK);
+    lossc_loss *l;
+    static const char *src = "loss k(x: f32[N, C]) { return sum(softmax(x * x, axis=C)) }";
+    assert_int_equal(lossc_compile(ctx, src, NULL, &l), LOSSC_OK);
+    enum { N = 13, C = 7 };
+    float x[N * C];
+    uint64_t seed = 3;
+    for (int i = 0; i < N * C; i++)
+        x[i] = 3 * frand(&seed);
+    int64_t n[2] = {N, C};
+    DLTensor tx = tensor(x, F32, 2, n);
+    assert_int_equal(lossc_bind_input(l, "x", &tx), LOSSC_OK);
+    const lossc_gradcheck_result *r;
+    int nr, ok;
+    assert_int_equal(lossc_gradcheck(l, -1, 1, 0, -1, &r, &nr, &ok), LOSSC_OK);
+    assert_int_equal(nr, 1);
+    assert_true(r[0].ref_max_abs > 0); /* the kernel's rounding is there... */
+    assert_true(r[0].ref_max_abs < 64 * FLT_EPSILON * N / (N * C)); /* ...and tiny */
+    assert_true(ok);
+    lossc_ctx_free(ctx);
+}
+
 /* ---- versions compiled on demand ------------------------------------------------------- */
 
 /* Cross-entropy's sweep has a body for rows of many classes (compiled by
@@ -562,6 +595,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_losses),
         cmocka_unit_test(test_strided),
         cmocka_unit_test(test_gradcheck),
+        cmocka_unit_test(test_gradcheck_constant),
         cmocka_unit_test(test_versions_on_demand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
