@@ -153,7 +153,14 @@ static bool reads_reduction(const ir_node *x, int *budget)
 }
 
 /* sum[axes](x) as sum of k_i * sum[axes](t_i), or NULL when no factor
- * reads a reduction (nothing to gain) or a term cannot be summed alone. */
+ * reads a reduction (nothing to gain) or a term cannot be summed alone.
+ * A factor with the result's dims is a row's own value (its max, its
+ * log-sum-exp), computed by the same row loop as the sum. As the one factor
+ * of the summand, sum(t / s) = sum(t) / s, it saves work and a rounding;
+ * but a row value among several terms is a shift, and splitting it off
+ * cancels: sum(x q) - m sum(q) for sum((x - m) q) loses the digits of x - m
+ * that the shift exists to keep (an error in proportion to |x|). Then
+ * nothing is split. */
 static ir_node *split_sum(ir_graph *g, ir_node *x, ir_dimset axes, src_loc loc)
 {
     lin_term terms[LIN_MAX];
@@ -164,7 +171,7 @@ static ir_node *split_sum(ir_graph *g, ir_node *x, ir_dimset axes, src_loc loc)
      * to a scalar that k spreads over the rows) would be a sum over other
      * dims than the rest, a sweep of its own: it keeps its factor and stays
      * in one sum with the others like it, which still runs where it ran */
-    bool gain = false;
+    bool gain = false, row_factor = false;
     ir_node *rest = NULL;
     ir_dimset res = x->dims & ~axes;
     for (int i = 0; i < n; i++) {
@@ -178,9 +185,12 @@ static ir_node *split_sum(ir_graph *g, ir_node *x, ir_dimset axes, src_loc loc)
             i--;
             continue;
         }
-        gain |= terms[i].k && reads_reduction(terms[i].k, &b1);
+        if (terms[i].k && reads_reduction(terms[i].k, &b1)) {
+            row_factor |= (terms[i].k->dims & res) != 0;
+            gain = true;
+        }
     }
-    if (!gain)
+    if (!gain || (row_factor && n + (rest != NULL) > 1))
         return NULL;
     if (rest) {
         if (n == LIN_MAX)

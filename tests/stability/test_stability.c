@@ -280,6 +280,52 @@ static void test_log_softmax_and_logsumexp(void **state)
     }
 }
 
+/* A row's sum over a shifted value, sum[C]((x - lse(x)) * q), as the
+ * gradient of mean(log1p(log_softmax(x)^2)) has it (q = 2 / (1 + l^2) / n
+ * varies along the row): with logits near 1000 the
+ * shifted values are O(1) but x is not, so the sum must not be taken as
+ * sum(x q) - lse * sum(q), which cancels away ~1000 * C ulps. */
+static void test_shifted_row_sum(void **state)
+{
+    (void)state;
+    enum { R = 4, C = 10 };
+    float x[R * C], g[R * C];
+    for (int i = 0; i < R * C; i++)
+        x[i] = 1000 + (float)((i * 7919) % 23) / 8;
+    int64_t shape[2] = {R, C};
+    double want = 0, lsm[R * C], p[R * C];
+    for (int r = 0; r < R; r++) {
+        double m = -INFINITY, s = 0;
+        for (int c = 0; c < C; c++)
+            m = fmax(m, x[r * C + c]);
+        for (int c = 0; c < C; c++)
+            s += exp(x[r * C + c] - m);
+        for (int c = 0; c < C; c++) {
+            lsm[r * C + c] = x[r * C + c] - m - log(s);
+            p[r * C + c] = exp(lsm[r * C + c]);
+            want += log1p(lsm[r * C + c] * lsm[r * C + c]) / (R * C);
+        }
+    }
+    double got = run("loss t(x: f32[N, C]) {\n"
+                     "    let l = log_softmax(x, axis=C)\n    return mean(log1p(l * l))\n}\n",
+                     x, 2, shape, NULL, g);
+    assert_close(got, want, RTOL, 0);
+    for (int r = 0; r < R; r++) {
+        double q[C], sum = 0;
+        for (int c = 0; c < C; c++) {
+            double l = lsm[r * C + c];
+            q[c] = 2 * l / (1 + l * l) / (R * C);
+            sum += q[c];
+        }
+        for (int c = 0; c < C; c++) {
+            int i = r * C + c;
+            double d = q[c] - p[i] * sum;
+            if (!tu_close(g[i], d, RTOL, 1e-7))
+                fail_msg("d/dx[%d] (x = %g): got %.9g, want %.9g", i, x[i], g[i], d);
+        }
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -305,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_textbook_bce),
         cmocka_unit_test(test_textbook_focal),
         cmocka_unit_test(test_log_softmax_and_logsumexp),
+        cmocka_unit_test(test_shifted_row_sum),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
