@@ -5,9 +5,10 @@
  *  - a float input that reaches log, sqrt, rsqrt or pow's base through
  *    affine steps (log(p), log(1 - p), sqrt(x + eps)) is a probability-like
  *    value, uniform in [0.02, 0.98]; any other float input is N(0, 1);
- *  - an integer input that indexes a dim (a gather index, or compared with
- *    that dim's positions as one_hot does) is uniform in [0, size of the
- *    dim); another integer input is uniform in [0, 3);
+ *  - an integer input that indexes a dim (ir_index_dim: a gather index, or
+ *    compared with that dim's positions as one_hot does, also through an
+ *    ignore_index where) is uniform in [0, size of the dim); another
+ *    integer input is uniform in [0, 3);
  *  - bools are fair coins; scalars keep their default (or 1).
  */
 #include "cli/cli.h"
@@ -58,46 +59,12 @@ static void mark_positive(const ir_node *x, bool *positive, int depth)
     }
 }
 
-static const ir_node *strip(const ir_node *n)
-{
-    while (n->op == OP_CAST || n->op == OP_RENAME || n->op == OP_EXPAND)
-        n = n->ops[0];
-    return n;
-}
-
-/* The k-th dim (canonical order) of a dim set. */
-static int nth_dim(ir_dimset s, int k)
-{
-    IR_DIMSET_FOREACH(d, s)
-    {
-        if (k-- == 0)
-            return d;
-    }
-    return -1;
-}
-
 /* For each input, the root dim its values index, or -1. */
 static void index_dims(const ir_graph *g, int *dim_of)
 {
-    for (int i = 0; i < g->ninputs; i++)
-        dim_of[i] = -1;
-    for (uint32_t id = 0; id < g->nnodes; id++) {
-        const ir_node *n = g->nodes[id];
-        if (n->op == OP_GATHER) {
-            for (int k = 1; k < n->nops; k++) {
-                const ir_node *ix = strip(n->ops[k]);
-                int d = nth_dim(n->attr.axes, k - 1);
-                if (ix->op == OP_INPUT && d >= 0)
-                    dim_of[ix->attr.ival] = ir_dim_root(g, d);
-            }
-        } else if (n->op == OP_EQ || n->op == OP_NE || n->op == OP_LT || n->op == OP_LE ||
-                   n->op == OP_GT || n->op == OP_GE) {
-            const ir_node *a = strip(n->ops[0]), *b = strip(n->ops[1]);
-            if (a->op == OP_IOTA && b->op == OP_INPUT)
-                dim_of[b->attr.ival] = ir_dim_root(g, a->attr.dim);
-            if (b->op == OP_IOTA && a->op == OP_INPUT)
-                dim_of[a->attr.ival] = ir_dim_root(g, b->attr.dim);
-        }
+    for (int i = 0; i < g->ninputs; i++) {
+        int d = ir_dtype_is_int(g->inputs[i].dtype) ? ir_index_dim(g, i) : -1;
+        dim_of[i] = d >= 0 ? ir_dim_root(g, d) : -1;
     }
 }
 

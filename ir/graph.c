@@ -559,6 +559,57 @@ double ir_const_value(const ir_node *n)
     return ir_dtype_is_float(n->dtype) ? n->attr.fval : (double)n->attr.ival;
 }
 
+/* n without the casts, renames and broadcasts around it. */
+static const ir_node *skip_views(const ir_node *n)
+{
+    while (n->op == OP_CAST || n->op == OP_RENAME || n->op == OP_EXPAND)
+        n = n->ops[0];
+    return n;
+}
+
+/* The input node n passes on as an index (see ir_index_dim), or NULL. */
+static const ir_node *index_source(const ir_node *n, int depth)
+{
+    n = skip_views(n);
+    if (n->op == OP_INPUT || depth == 0)
+        return n->op == OP_INPUT ? n : NULL;
+    if (n->op != OP_WHERE && n->op != OP_MIN && n->op != OP_MAX)
+        return NULL;
+    int w = n->op == OP_WHERE; /* where's operands 1 and 2, min's and max's 0 and 1 */
+    const ir_node *a = skip_views(n->ops[w]), *b = skip_views(n->ops[w + 1]);
+    if (b->op == OP_CONST)
+        return index_source(a, depth - 1);
+    return a->op == OP_CONST ? index_source(b, depth - 1) : NULL;
+}
+
+static bool is_compare(int op)
+{
+    return op == OP_EQ || op == OP_NE || op == OP_LT || op == OP_LE || op == OP_GT ||
+           op == OP_GE;
+}
+
+int ir_index_dim(const ir_graph *g, int input)
+{
+    const ir_node *in = g->inputs[input].node;
+    for (uint32_t id = 0; id < g->nnodes; id++) {
+        const ir_node *n = g->nodes[id];
+        if (n->op == OP_GATHER) {
+            int k = 1;
+            IR_DIMSET_FOREACH(a, n->attr.axes) {
+                if (index_source(n->ops[k++], 4) == in)
+                    return a;
+            }
+        } else if (is_compare(n->op)) {
+            const ir_node *a = skip_views(n->ops[0]), *b = skip_views(n->ops[1]);
+            if (b->op == OP_IOTA && index_source(a, 4) == in)
+                return b->attr.dim;
+            if (a->op == OP_IOTA && index_source(b, 4) == in)
+                return a->attr.dim;
+        }
+    }
+    return -1;
+}
+
 bool ir_is_const_value(const ir_node *n, double v)
 {
     return n->op == OP_CONST && ir_const_value(n) == v;

@@ -253,6 +253,12 @@ static inline bool ir_is_const(const ir_node *n) { return n->op == OP_CONST; }
 /* Value of a CONST node as a double (ints converted). */
 double ir_const_value(const ir_node *n);
 bool ir_is_const_value(const ir_node *n, double v);
+/* The dim whose positions integer input `input` holds, or -1: it is a
+ * gather index along the dim, or compared with the dim's iota (one_hot), seen
+ * through casts and through where/min/max against a constant (the
+ * ignore_index form where(y != -100, y, 0), a clamp). Tools that make test
+ * data draw such an input in [0, size of the dim). */
+int ir_index_dim(const ir_graph *g, int input);
 
 /* Mark every node reachable from the outputs: live[id] = true. `live` has
  * g->nnodes entries. */

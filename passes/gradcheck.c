@@ -34,45 +34,6 @@ static double normal(uint64_t *s) /* Box-Muller */
     return sqrt(-2 * log(u > 0 ? u : 0x1p-53)) * cos(6.283185307179586 * v);
 }
 
-/* ---- which dim an integer input indexes ------------------------------------------ */
-
-static const ir_node *strip(const ir_node *n)
-{
-    while (n->op == OP_CAST || n->op == OP_RENAME || n->op == OP_EXPAND)
-        n = n->ops[0];
-    return n;
-}
-
-static bool is_compare(int op)
-{
-    return op == OP_EQ || op == OP_NE || op == OP_LT || op == OP_LE || op == OP_GT ||
-           op == OP_GE;
-}
-
-/* The dim whose positions input `in` holds: it is a gather index along that
- * dim, or it is compared with an iota of it (one_hot, where(y == c, ...)).
- * -1 if neither. */
-static int index_dim(const ir_graph *g, const ir_node *in)
-{
-    for (uint32_t id = 0; id < g->nnodes; id++) {
-        const ir_node *n = g->nodes[id];
-        if (n->op == OP_GATHER) {
-            int k = 1;
-            IR_DIMSET_FOREACH(a, n->attr.axes) {
-                if (strip(n->ops[k++]) == in)
-                    return a;
-            }
-        } else if (is_compare(n->op)) {
-            const ir_node *a = strip(n->ops[0]), *b = strip(n->ops[1]);
-            if (a == in && b->op == OP_IOTA)
-                return b->attr.dim;
-            if (b == in && a->op == OP_IOTA)
-                return a->attr.dim;
-        }
-    }
-    return -1;
-}
-
 /* ---- the check ------------------------------------------------------------------- */
 
 typedef struct checker {
@@ -119,7 +80,7 @@ static void make_data(checker *c, uint64_t *rng)
         int64_t n = c->count[i] = volume(c, in->node->dims);
         double *x = c->data[i] = sup_malloc(sizeof(double) * (size_t)(n ? n : 1));
         const double *given = c->o->data ? c->o->data[i] : NULL;
-        int dim = ir_dtype_is_int(in->dtype) ? index_dim(g, in->node) : -1;
+        int dim = ir_dtype_is_int(in->dtype) ? ir_index_dim(g, i) : -1;
         for (int64_t j = 0; j < n; j++) {
             if (given)
                 x[j] = given[j];

@@ -192,6 +192,32 @@ static void test_interp_rename_layout(void **state)
     sb_free(&err);
 }
 
+/* Which dim an integer input indexes: bare, through the ignore_index form
+ * and a clamp, and compared with an iota; not through arithmetic. */
+static void test_index_dim(void **state)
+{
+    fixture *f = *state;
+    ir_graph *g = f->g;
+    int y = f->y->attr.ival;
+    assert_int_equal(ir_index_dim(g, y), -1); /* not used yet */
+    ir_node *shifted = ir_binary(g, OP_ADD, f->y, ir_const(g, DT_I64, 1, L), L);
+    ir_gather(g, f->x, ir_dimbit(f->C), &shifted, L);
+    assert_int_equal(ir_index_dim(g, y), -1); /* y + 1 is not y's positions */
+    ir_node *keep = ir_binary(g, OP_NE, f->y, ir_const(g, DT_I64, -100, L), L);
+    ir_node *safe = ir_where(g, keep, f->y, ir_const(g, DT_I64, 0, L), L);
+    ir_node *clamped = ir_binary(g, OP_MIN, safe, ir_const(g, DT_I64, 7, L), L);
+    ir_gather(g, f->w, ir_dimbit(f->C), &clamped, L);
+    assert_int_equal(ir_index_dim(g, y), f->C);
+
+    ir_graph *h = ir_graph_new("one_hot"); /* iota(C) == y */
+    int n[1] = {ir_dim_add(h, "N", -1, -1, L)};
+    int c = ir_dim_add(h, "C", -1, -1, L);
+    int k = ir_input_add(h, "y", IR_IN_TENSOR, DT_I64, 1, n, L);
+    ir_binary(h, OP_EQ, ir_iota(h, c, L), ir_input_node(h, k), L);
+    assert_int_equal(ir_index_dim(h, k), c);
+    ir_graph_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +228,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_verifier_catches_bad_gradient, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interp_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interp_rename_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_dim, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
