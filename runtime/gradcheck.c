@@ -195,13 +195,14 @@ static void check_one(gc_state *s, int oi, int fd_coords, uint64_t *rng, double 
      * constant) is rounding noise in both: at f64's level in the reference
      * (below 1024 ulps of the objective per element), at the kernel type's
      * in the kernel. There rtol of the largest element would demand f64
-     * noise of an f32 kernel; allow the kernel type's instead, 64 ulps of
-     * the objective per element. A small gradient that is not zero (tanh's
-     * far from 0) stays checked relative to its own size. */
+     * noise of an f32 kernel; allow the kernel type's instead, 1024 ulps of
+     * the objective per element (a row of C terms rounds C times). A small
+     * gradient that is not zero (tanh's far from 0) stays checked relative
+     * to its own size. */
     double per = s->fscale / (double)(n ? n : 1);
     if (atol < 0)
         atol = scale <= 1024 * DBL_EPSILON * per
-                   ? 64 * (dt == DT_F64 ? DBL_EPSILON : FLT_EPSILON) * per
+                   ? 1024 * (dt == DT_F64 ? DBL_EPSILON : FLT_EPSILON) * per
                    : rtol * scale;
     r->input = in->name;
     r->count = n;
