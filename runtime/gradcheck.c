@@ -52,7 +52,7 @@ typedef struct gc_state {
     const double **xf;       /* gf's inputs (pointers into x) */
     int64_t dims_f[IR_MAX_DIMS];
     double *w;               /* the upstream gradient, canonical order */
-    double fscale;           /* sum |w * loss| from the reference */
+    double fscale;           /* max(sum |w * loss|, sum |w|) from the reference */
     int loss_out;            /* in gf */
     strbuf err;
 } gc_state;
@@ -149,10 +149,17 @@ static lossc_status prepare(gc_state *s)
     int64_t shape[IR_MAX_DIMS], nl;
     rt_numel(rt_output_shape(gf, &gf->outputs[s->loss_out], s->dims_f, shape), shape, &nl);
     weights(s, &gf->outputs[s->loss_out], nl);
+    /* the objective's size, at least that of the upstream gradient: a loss
+     * that is 0 everywhere (cross-entropy over one class) still has
+     * gradients made of terms of that size */
+    double wsum = 0;
+    for (int64_t k = 0; k < nl; k++)
+        wsum += fabs(s->w[k]);
     for (int i = 0; i < gb->noutputs; i++)
         if (gb->outputs[i].kind == IR_OUT_LOSS)
             for (int64_t k = 0; k < nl; k++)
                 s->fscale += fabs(s->w[k] * s->ref[i][k]);
+    s->fscale = fmax(s->fscale, wsum);
     return LOSSC_OK;
 }
 

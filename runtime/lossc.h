@@ -212,9 +212,10 @@ typedef struct lossc_gradcheck_result {
  * (plus the finite difference's own rounding noise); rtol <= 0 means 1e-3
  * for f32 and 1e-6 for f64, atol < 0 means rtol times the largest reference
  * gradient of that input, or, when that input's reference gradient is zero
- * to f64 rounding (a loss constant in it: at most 1024 f64 ulps of |loss|
- * per element of the input), 1024 ulps of the kernel's type of that |loss|
- * per element. Writes no bound output. On OK, *results (owned by
+ * to f64 rounding (a loss constant in it: at most 1024 f64 ulps of L per
+ * element of the input, L = max(|loss|, |dloss|) summed over the loss's
+ * elements), 1024 ulps of the kernel's type of L per element. Writes no
+ * bound output. On OK, *results (owned by
  * the loss, valid until the next call) has one entry per gradient, and
  * *all_passed says whether every element of every input passed. */
 lossc_status lossc_gradcheck(lossc_loss *loss, int fd_coords, uint64_t seed, double rtol,

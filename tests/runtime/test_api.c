@@ -29,7 +29,7 @@ static const char *CE =
     "    return sum(nll) / sum(w)\n"
     "}\n";
 
-static const DLDataType F32 = {kDLFloat, 32, 1}, I64 = {kDLInt, 64, 1};
+static const DLDataType F32 = {kDLFloat, 32, 1}, F64 = {kDLFloat, 64, 1}, I64 = {kDLInt, 64, 1};
 
 static DLTensor tensor(void *data, DLDataType dt, int ndim, int64_t *shape)
 {
@@ -514,6 +514,22 @@ static void test_gradcheck_constant(void **state)
     assert_int_equal(nr, 1);
     assert_true(r[0].ref_max_abs > 0); /* the kernel's rounding is there... */
     assert_true(r[0].ref_max_abs < 64 * FLT_EPSILON * N / (N * C)); /* ...and tiny */
+    assert_true(ok);
+
+    /* A loss that is 0 everywhere, each term 0.7 - 0.7: the gradient of s
+     * sums 19 terms 1/19 - 1/19 in an order of its own in each of them */
+    static const char *zero =
+        "loss z(v: f64[N], s: f64 = 0.7) {\n"
+        "    return mean(clamp(s, min=-1, max=1) - max(s, log(1 + v * v)))\n}\n";
+    lossc_loss *lz;
+    assert_int_equal(lossc_compile(ctx, zero, NULL, &lz), LOSSC_OK);
+    double v[19];
+    for (int i = 0; i < 19; i++)
+        v[i] = 0.5 * frand(&seed);
+    int64_t n19[1] = {19};
+    DLTensor tv = tensor(v, F64, 1, n19);
+    assert_int_equal(lossc_bind_input(lz, "v", &tv), LOSSC_OK);
+    assert_int_equal(lossc_gradcheck(lz, -1, 1, 0, -1, &r, &nr, &ok), LOSSC_OK);
     assert_true(ok);
     lossc_ctx_free(ctx);
 }

@@ -18,10 +18,10 @@
  * tanh). The tolerance: lossc_gradcheck's (1e-3 of the largest reference
  * gradient of the input), or an error below 1e-6 (divided by N C for a
  * mean), about 16 f32 ulps of a term of O(1), times the terms each element
- * of the gradient sums (C for v[N], N C for s). A wrong kernel (a lane, a chunk, a rewrite) misses by far more,
- * while formulas that cancel in f32 (a saturated softmax's p (q - sum(q p)))
- * legitimately leave an error of a few ulps of their terms in a gradient
- * much smaller than them. The accuracy of such edge cases is
+ * of the gradient sums (C for v[N], N C for s). A wrong kernel (a lane, a
+ * chunk, a rewrite) misses by far more, while formulas that cancel in f32
+ * (a saturated softmax's p (q - sum(q p))) legitimately leave an error of a
+ * few ulps of their terms in a gradient much smaller than them. The accuracy of such edge cases is
  * tests/stability's. LOSSC_RANDOM_PROGRAMS sets the count (default 40).
  */
 #include "testutil.h"
@@ -175,7 +175,8 @@ static bool check_program(lossc_ctx *ctx, const char *src, gen *g, int64_t N, in
         print_error("does not compile:\n%s\n%s\n", src, lossc_ctx_error(ctx));
         return false;
     }
-    float *x = malloc(sizeof(float) * (size_t)(N * C)), *y = malloc(sizeof(float) * (size_t)(N * C));
+    size_t nc = (size_t)(N * C);
+    float *x = malloc(sizeof(float) * nc), *y = malloc(sizeof(float) * nc);
     float *v = malloc(sizeof(float) * (size_t)N), *w = malloc(sizeof(float) * (size_t)C);
     fill(g, x, N * C, scale), fill(g, y, N * C, scale), fill(g, v, N, scale), fill(g, w, C, scale);
     int64_t snc[2] = {N, C}, sn[1] = {N}, sc[1] = {C};
