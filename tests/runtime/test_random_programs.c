@@ -68,6 +68,27 @@ static void put(gen *g, const char *fmt, ...)
 /* Dims of a value: bit 0 N, bit 1 C. */
 enum { DN = 1, DC = 2 };
 
+static void expr(gen *g, int want, int depth);
+
+/* Append template t, each '@' an expression over want, each '#' one over a
+ * random part of want (broadcast against the rest). */
+static void fill_template(gen *g, const char *t, int want, int depth)
+{
+    for (const char *p = t; *p; p++) {
+        if (*p == '@' || *p == '#')
+            expr(g, *p == '@' ? want : want & (int)next(g), depth - 1);
+        else
+            put(g, "%c", *p);
+    }
+}
+
+/* Functions of a value over any dims, kept inside their domains. */
+static const char *const FORMS[] = {
+    "exp(tanh(@))", "log(1 + (@) ^ 2)", "sqrt(1 + (@) ^ 2)", "sigmoid(@)", "softplus(@)",
+    "tanh(@)", "relu(@)", "abs(@)", "(@ / (1 + (#) ^ 2))", "where(@ > #, @, #)", "max(@, #)",
+    "clamp(@, min=-1, max=2)",
+};
+
 /* Append an expression over dims `want` (exactly), `depth` levels deep. */
 static void expr(gen *g, int want, int depth)
 {
@@ -79,77 +100,27 @@ static void expr(gen *g, int want, int depth)
             put(g, "%s", leaf[want]);
         return;
     }
-    switch (pick(g, 12)) {
-    case 0: put(g, "exp(tanh("); expr(g, want, depth - 1); put(g, "))"); return;
-    case 1: put(g, "log(1 + ("); expr(g, want, depth - 1); put(g, ") ^ 2)"); return;
-    case 2: put(g, "sqrt(1 + ("); expr(g, want, depth - 1); put(g, ") ^ 2)"); return;
-    case 3: {
-        static const char *f[] = {"sigmoid", "softplus", "tanh", "relu", "abs"};
-        put(g, "%s(", f[pick(g, 5)]);
-        expr(g, want, depth - 1);
-        put(g, ")");
-        return;
-    }
-    case 4: case 5: { /* a binary operator over sub-dims whose union is want */
+    int k = pick(g, 12);
+    if (k < 2) { /* a binary operator over sub-dims whose union is want */
         static const char *op[] = {" + ", " - ", " * "};
-        int a = want & (int)next(g), b = want & ~a;
-        b |= want & (int)next(g);
+        int a = want & (int)next(g), b = (want & ~a) | (want & (int)next(g));
         put(g, "(");
         expr(g, a, depth - 1);
         put(g, "%s", op[pick(g, 3)]);
         expr(g, b, depth - 1);
         put(g, ")");
-        return;
-    }
-    case 6:
-        put(g, "(");
-        expr(g, want, depth - 1);
-        put(g, " / (1 + (");
-        expr(g, want & (int)next(g), depth - 1);
-        put(g, ") ^ 2))");
-        return;
-    case 7: { /* reduce the dim want lacks */
+    } else if (k == 2 && want != (DN | DC)) { /* reduce the dim want lacks */
         static const char *r[] = {"sum", "mean", "max", "logsumexp", "norm"};
-        if (want == (DN | DC))
-            break;
         int axis = want & DN ? DC : DN;
         put(g, "%s(", r[pick(g, 5)]);
         expr(g, want | axis, depth - 1);
         put(g, ", axis=%s)", axis == DN ? "N" : "C");
-        return;
+    } else if (k == 3 && (want & DC)) {
+        fill_template(g, pick(g, 2) ? "softmax(@, axis=C)" : "log_softmax(@, axis=C)", want,
+                      depth);
+    } else {
+        fill_template(g, FORMS[pick(g, (int)(sizeof FORMS / sizeof FORMS[0]))], want, depth);
     }
-    case 8:
-        if (!(want & DC))
-            break;
-        put(g, pick(g, 2) ? "softmax(" : "log_softmax(");
-        expr(g, want, depth - 1);
-        put(g, ", axis=C)");
-        return;
-    case 9:
-        put(g, "where(");
-        expr(g, want, depth - 1);
-        put(g, " > ");
-        expr(g, want & (int)next(g), depth - 1);
-        put(g, ", ");
-        expr(g, want, depth - 1);
-        put(g, ", ");
-        expr(g, want & (int)next(g), depth - 1);
-        put(g, ")");
-        return;
-    case 10:
-        put(g, "max(");
-        expr(g, want, depth - 1);
-        put(g, ", ");
-        expr(g, want & (int)next(g), depth - 1);
-        put(g, ")");
-        return;
-    default:
-        put(g, "clamp(");
-        expr(g, want, depth - 1);
-        put(g, ", min=-1, max=2)");
-        return;
-    }
-    expr(g, want, depth - 1);
 }
 
 static DLTensor tensor(void *data, int ndim, int64_t *shape)

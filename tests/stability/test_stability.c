@@ -242,6 +242,17 @@ static void test_textbook_focal(void **state)
 }
 
 /* log(softmax(x)) and log(sum(exp(x))) over rows with entries up to 1e4. */
+/* logsumexp of a row of c, with the max shift. */
+static double row_lse(const float *x, int c)
+{
+    double m = -INFINITY, s = 0;
+    for (int k = 0; k < c; k++)
+        m = fmax(m, x[k]);
+    for (int k = 0; k < c; k++)
+        s += exp(x[k] - m);
+    return m + log(s);
+}
+
 static void test_log_softmax_and_logsumexp(void **state)
 {
     (void)state;
@@ -252,12 +263,7 @@ static void test_log_softmax_and_logsumexp(void **state)
     int64_t shape[2] = {R, C};
     double lse[R], want_lsm = 0, want_lse = 0;
     for (int r = 0; r < R; r++) {
-        double m = -INFINITY, s = 0;
-        for (int c = 0; c < C; c++)
-            m = fmax(m, x[r * C + c]);
-        for (int c = 0; c < C; c++)
-            s += exp(x[r * C + c] - m);
-        lse[r] = m + log(s);
+        lse[r] = row_lse(&x[r * C], C);
         want_lse += lse[r];
         for (int c = 0; c < C; c++)
             want_lsm += x[r * C + c] - lse[r];
@@ -295,13 +301,9 @@ static void test_shifted_row_sum(void **state)
     int64_t shape[2] = {R, C};
     double want = 0, lsm[R * C], p[R * C];
     for (int r = 0; r < R; r++) {
-        double m = -INFINITY, s = 0;
-        for (int c = 0; c < C; c++)
-            m = fmax(m, x[r * C + c]);
-        for (int c = 0; c < C; c++)
-            s += exp(x[r * C + c] - m);
+        double lse = row_lse(&x[r * C], C);
         for (int c = 0; c < C; c++) {
-            lsm[r * C + c] = x[r * C + c] - m - log(s);
+            lsm[r * C + c] = x[r * C + c] - lse;
             p[r * C + c] = exp(lsm[r * C + c]);
             want += log1p(lsm[r * C + c] * lsm[r * C + c]) / (R * C);
         }
